@@ -38,6 +38,8 @@ struct AuthConfig {
   // "" where none was given.
   std::vector<std::string> token_labels;
   std::optional<std::string> secrets_file;  // alias auth.token_hashes_file
+  // Close the connection after this many failed AUTHs (protocol.md §11); 0 = unlimited.
+  std::uint32_t max_failures_per_connection = 10;
 };
 
 struct StorageConfig {

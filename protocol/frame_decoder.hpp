@@ -9,11 +9,13 @@
 //    only RCP1 frames;
 //  * RCPX header checks run in the order magic, version, flags, payload_len as soon as the
 //    18 header bytes are buffered, before any payload is read; then the CRC when flagged.
+//    (A wrong magic is already refused once its 4 bytes are there.)
 //
 // Memory is bounded: the decoder buffers at most one message (header + extension + payload,
 // payload <= max_payload_bytes) beyond the bytes handed to it by the last commit().
 // An oversized RCPX/RCP1 frame is refused from its header alone; an over-long JSONL line is
-// refused as soon as more than max_payload_bytes of it are buffered without a LF.
+// refused as soon as more than max_payload_bytes of it are buffered without a LF (one extra
+// byte is waited for when it is a CR, which may precede the LF).
 //
 // Thread-safety: none; one decoder per connection, used from that connection's strand.
 #pragma once
@@ -21,11 +23,11 @@
 #include "protocol/frame.hpp"
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <variant>
-#include <vector>
 
 namespace rstmdb::protocol {
 
@@ -44,8 +46,11 @@ enum class CloseReason : unsigned char {
   CrcMismatch,      // CRC check failed
 };
 
-std::string_view close_reason_name(CloseReason r) noexcept;    // "bad_start", ...
-std::string_view close_reason_metric(CloseReason r) noexcept;  // bad_magic|bad_version|bad_flags|too_large|crc
+// "bad_start", "bad_message_start", "bad_magic", "bad_version", "bad_flags", "too_large",
+// "crc_mismatch".
+std::string_view close_reason_name(CloseReason r) noexcept;
+// The metric label: bad_magic | bad_version | bad_flags | too_large | crc.
+std::string_view close_reason_metric(CloseReason r) noexcept;
 
 struct NeedMore {};
 
@@ -65,11 +70,12 @@ using DecodeResult = std::variant<NeedMore, DecodedMessage, CloseConnection>;
 
 class FrameDecoder {
  public:
-  // max_payload_bytes: network.max_frame_bytes (<= kMaxPayloadBytes).
+  // max_payload_bytes: network.max_frame_bytes (<= kMaxPayloadBytes; larger values are clamped).
   explicit FrameDecoder(std::size_t max_payload_bytes = kMaxPayloadBytes);
 
-  // Returns writable space of at least `min_bytes` placed after the buffered bytes.
-  // Fill some prefix of it, then call commit() with the count written.
+  // Returns writable space of at least `min_bytes` placed after the buffered bytes (all the
+  // free space, which may be more). Fill some prefix of it, then call commit() with the count
+  // written. Invalidates the payload of the last DecodedMessage.
   std::span<char> prepare(std::size_t min_bytes);
   void commit(std::size_t bytes_written);
 
@@ -94,12 +100,14 @@ class FrameDecoder {
   DecodeResult decode_rcpx();
   DecodeResult decode_rcp1();
   DecodeResult decode_jsonl();
-  void compact();
+  void reserve_tail(std::size_t min_bytes);
 
   std::size_t max_payload_;
-  std::vector<char> buf_;
-  std::size_t begin_ = 0;  // first unconsumed byte
-  std::size_t end_ = 0;    // one past the last buffered byte
+  // Raw array rather than std::vector: growing must not zero-fill bytes the socket overwrites.
+  std::unique_ptr<char[]> buf_;
+  std::size_t cap_ = 0;
+  std::size_t begin_ = 0;          // first unconsumed byte
+  std::size_t end_ = 0;            // one past the last buffered byte
   std::size_t jsonl_scanned_ = 0;  // bytes of the current JSONL line already searched for LF
   ConnectionKind kind_ = ConnectionKind::Undetermined;
   std::variant<std::monostate, CloseConnection> closed_;

@@ -1,0 +1,124 @@
+// Typed data operations, as the server hands them to the engine after parameter parsing
+// (operations.md §2-18). Parsing lives in server/; semantics live in the engine.
+#pragma once
+
+#include "protocol/error.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace rstmdb::engine {
+
+struct PutMachine {
+  std::string machine;
+  std::uint32_t version = 0;
+  boost::json::value definition;
+  std::optional<std::string> checksum;
+};
+
+struct GetMachine {
+  std::string machine;
+  std::uint32_t version = 0;
+};
+
+struct CreateInstance {
+  std::optional<std::string> instance_id;  // generated (UUID v4) when absent
+  std::string machine;
+  std::uint32_t version = 0;
+  boost::json::object initial_ctx;
+  std::optional<std::string> idempotency_key;  // "" already mapped to absent
+};
+
+struct GetInstance {
+  std::string instance_id;
+};
+
+struct DeleteInstance {
+  std::string instance_id;
+  std::optional<std::string> idempotency_key;
+};
+
+struct ApplyEvent {
+  std::string instance_id;
+  std::string event;
+  boost::json::object payload;
+  std::optional<std::string> expected_state;
+  std::optional<std::uint64_t> expected_wal_offset;
+  std::optional<std::string> event_id;
+  std::optional<std::string> idempotency_key;
+};
+
+// One BATCH element: its op name (for messages) and either the parsed command or the error
+// parsing it produced (which fails the element when its turn comes).
+struct BatchElement {
+  std::string op;
+  std::variant<PutMachine, GetMachine, CreateInstance, GetInstance, DeleteInstance, ApplyEvent, protocol::Error>
+      command;
+};
+
+struct Batch {
+  bool atomic = false;
+  std::vector<BatchElement> elements;
+};
+
+struct SnapshotInstance {
+  std::string instance_id;
+};
+
+struct FlushAll {};
+
+struct Compact {
+  bool force_snapshot = false;
+};
+
+struct ListMachines {
+  std::uint32_t limit = 0;  // 0 = no limit
+  std::optional<std::string> cursor;
+};
+
+struct ListInstances {
+  std::optional<std::string> machine;
+  std::optional<std::string> state;
+  std::uint32_t limit = 100;
+  std::uint32_t offset = 0;
+};
+
+struct WalRead {
+  std::uint64_t from_offset = 0;
+  std::uint32_t limit = 100;  // clamped to kMaxWalReadLimit
+};
+
+inline constexpr std::uint32_t kMaxWalReadLimit = 10000;
+inline constexpr std::size_t kMaxBatchOps = 100;
+
+// An applied event, handed to the subscription hub after its commit (operations.md §26).
+struct CommittedEvent {
+  std::uint64_t offset = 0;
+  std::string instance_id;
+  std::string machine;
+  std::uint32_t version = 0;
+  std::string event;
+  std::string from_state;
+  std::string to_state;
+  std::string payload_json;  // compact JSON object
+  std::string ctx_json;      // compact JSON object, after the merge
+};
+
+// A result already serialized as a compact JSON object (large read results are built as
+// text, splicing stored JSON without re-parsing it).
+struct RawJson {
+  std::string text;
+};
+
+// What an operation answers: its result object or an error.
+using Result = std::variant<boost::json::object, RawJson, protocol::Error>;
+using ResultCallback = std::function<void(Result)>;
+
+}  // namespace rstmdb::engine

@@ -1,0 +1,109 @@
+// The engine: the semantics of every data operation (operations.md §2-25) on top of the
+// store, with one sequencer thread that orders and group-commits all writes.
+//
+// Writes (put_machine, create_instance, apply_event, delete_instance, batch,
+// snapshot_instance, flush_all, compact) are queued to the sequencer. It takes everything
+// queued, validates each request in arrival order against the committed state plus the
+// writes staged earlier in the same group, stages the changes (state, indexes, log entry,
+// idempotency record) and assigns offsets, then writes the whole group as ONE RocksDB
+// WriteBatch with at most one sync (storage.fsync_policy). Only after that write returns are
+// the callbacks invoked, so a response is never sent before its write is durable under the
+// policy, and offsets are gap-free and in commit order (design.md invariants 1, 2, 4, 5).
+// If the write fails, every request of the group fails with WAL_IO_ERROR and nothing of it
+// is visible.
+//
+// Reads (get_*, list_*, wal_read, wal_stats) run on the caller's thread against committed
+// data; RocksDB makes a synced write visible only after its WAL sync, so a read never sees
+// data that is not yet durable under every_write. Long reads (list_*, wal_read) must not be
+// called on an I/O thread.
+//
+// A maintenance thread runs COMPACT's slow parts, automatic compaction and the idempotency
+// TTL purge.
+#pragma once
+
+#include "config/config.hpp"
+#include "engine/commands.hpp"
+#include "storage/store.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <thread>
+
+namespace rstmdb::engine {
+
+struct EngineOptions {
+  config::FsyncPolicy fsync_policy;
+  std::uint32_t max_machine_versions = 0;
+  bool allow_instance_recreate = true;
+  std::uint64_t idempotency_ttl_secs = 86400;
+  config::CompactionConfig compaction;
+  // Largest response payload (the frame limit); list/read pages are shortened to fit.
+  std::size_t max_response_bytes = 16 * 1024 * 1024;
+};
+
+// Log I/O counters since process start (WAL_STATS io_stats).
+struct IoStats {
+  std::uint64_t bytes_written = 0;
+  std::uint64_t bytes_read = 0;
+  std::uint64_t writes = 0;
+  std::uint64_t reads = 0;
+  std::uint64_t fsyncs = 0;
+};
+
+class Engine {
+ public:
+  // Loads machines, counters and the offset sequence (O(number of machine versions and
+  // (machine, state) pairs), never O(history)) and starts the threads. Throws
+  // storage errors as std::runtime_error.
+  Engine(storage::Store& store, EngineOptions options);
+  // Stops accepting, finishes queued writes, syncs, joins the threads.
+  ~Engine();
+
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Sequenced writes. `done` is invoked exactly once, on the sequencer or maintenance thread.
+  void put_machine(PutMachine command, ResultCallback done);
+  void create_instance(CreateInstance command, ResultCallback done);
+  void apply_event(ApplyEvent command, ResultCallback done);
+  void delete_instance(DeleteInstance command, ResultCallback done);
+  void batch(Batch command, ResultCallback done);
+  void snapshot_instance(SnapshotInstance command, ResultCallback done);
+  void flush_all(ResultCallback done);
+  void compact(Compact command, ResultCallback done);
+
+  // Reads of committed data; thread-safe.
+  Result get_machine(const GetMachine& query) const;    // point read from memory
+  Result get_instance(const GetInstance& query) const;  // one RocksDB point read
+  Result list_machines(const ListMachines& query) const;
+  Result list_instances(const ListInstances& query) const;
+  Result wal_read(const WalRead& query) const;
+  Result wal_stats() const;
+
+  // Called on the sequencer thread after each successful commit with the applied events of
+  // that commit, in offset order. Set before the first write; the hook must not block.
+  void set_event_hook(std::function<void(std::span<const CommittedEvent>)> hook);
+
+  // Last committed offset (0 before the first entry) and oldest retained offset.
+  std::uint64_t latest_offset() const noexcept;
+  std::uint64_t oldest_offset() const noexcept;
+  std::uint64_t instance_count() const;
+  std::uint64_t machine_count() const;
+  IoStats io_stats() const;
+
+  // Stops the threads after finishing queued work; idempotent. The destructor calls it.
+  void shutdown();
+
+  class Impl;  // defined in engine.cpp
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rstmdb::engine

@@ -1,0 +1,71 @@
+#include "protocol/frame_encoder.hpp"
+
+#include "protocol/crc32c.hpp"
+
+#include <cassert>
+#include <cstdint>
+
+namespace rstmdb::protocol {
+namespace {
+
+void put_u16(char* p, std::uint16_t v) noexcept {
+  p[0] = static_cast<char>(v >> 8);
+  p[1] = static_cast<char>(v);
+}
+
+void put_u32(char* p, std::uint32_t v) noexcept {
+  p[0] = static_cast<char>(v >> 24);
+  p[1] = static_cast<char>(v >> 16);
+  p[2] = static_cast<char>(v >> 8);
+  p[3] = static_cast<char>(v);
+}
+
+}  // namespace
+
+std::size_t framed_size(Framing framing, std::size_t payload_size) noexcept {
+  switch (framing) {
+    case Framing::Rcpx:
+      return kRcpxHeaderSize + payload_size;
+    case Framing::Rcp1:
+      return kRcp1HeaderSize + payload_size;
+    case Framing::Jsonl:
+      return payload_size + 1;
+  }
+  return payload_size;
+}
+
+void append_frame(std::string& out, Framing framing, std::string_view payload) {
+  assert(payload.size() <= kMaxPayloadBytes);
+  const auto len = static_cast<std::uint32_t>(payload.size());
+  out.reserve(out.size() + framed_size(framing, payload.size()));
+  switch (framing) {
+    case Framing::Rcpx: {
+      char h[kRcpxHeaderSize];
+      kRcpxMagic.copy(h, kMagicSize);
+      put_u16(h + 4, kRcpxVersion);
+      put_u16(h + 6, kFlagCrcPresent);
+      put_u16(h + 8, 0);  // header_len: clients reject nothing else, so never send an extension
+      put_u32(h + 10, len);
+      put_u32(h + 14, crc32c(payload));
+      out.append(h, sizeof h);
+      out.append(payload);
+      break;
+    }
+    case Framing::Rcp1: {
+      char h[kRcp1HeaderSize];
+      kRcp1Magic.copy(h, kMagicSize);
+      put_u32(h + 4, kRcp1OutgoingFlags);
+      put_u32(h + 8, len);
+      put_u32(h + 12, crc32c(payload));
+      out.append(h, sizeof h);
+      out.append(payload);
+      break;
+    }
+    case Framing::Jsonl:
+      out.append(payload);
+      out.push_back('\n');
+      break;
+  }
+}
+
+}  // namespace rstmdb::protocol

@@ -1,0 +1,64 @@
+#include "server/dispatcher.hpp"
+
+#include <array>
+
+namespace rstmdb::server {
+
+namespace {
+
+// protocol.md §6.1, in that order.
+constexpr std::array<std::string_view, 22> kKnownOps = {
+    "HELLO",         "AUTH",          "PING",         "BYE",         "INFO",           "PUT_MACHINE",
+    "GET_MACHINE",   "LIST_MACHINES", "CREATE_INSTANCE", "GET_INSTANCE", "LIST_INSTANCES", "DELETE_INSTANCE",
+    "APPLY_EVENT",   "BATCH",         "SNAPSHOT_INSTANCE", "WAL_READ",   "WAL_STATS",      "COMPACT",
+    "WATCH_INSTANCE", "WATCH_ALL",    "UNWATCH",      "FLUSH_ALL"};
+
+}  // namespace
+
+Completion::~Completion() {
+  if (sink_) {
+    protocol::Error e{protocol::ErrorCode::InternalError, "internal error: request was not answered", {}};
+    sink_->deliver(slot_, Reply::error(std::move(e)));
+  }
+}
+
+void Completion::operator()(Reply reply) {
+  auto sink = std::move(sink_);
+  sink_.reset();
+  if (sink) sink->deliver(slot_, std::move(reply));
+}
+
+Dispatcher::Dispatcher() {
+  for (auto name : kKnownOps) {
+    const bool open = name == "HELLO" || name == "AUTH" || name == "PING" || name == "BYE";
+    std::string op(name);
+    ops_.emplace(op, OpEntry{op, OpFlags{!open, false, false},
+                             [op](const protocol::Request&, SessionContext&, Completion done) {
+                               done(Reply::error(protocol::bad_request("not implemented: " + op)));
+                             }});
+  }
+}
+
+void Dispatcher::set_handler(std::string_view op, OpFlags flags, Handler handler) {
+  std::string name(op);
+  ops_.insert_or_assign(name, OpEntry{name, flags, std::move(handler)});
+}
+
+const OpEntry* Dispatcher::find(std::string_view op) const {
+  auto it = ops_.find(std::string(op));
+  return it == ops_.end() ? nullptr : &it->second;
+}
+
+std::optional<protocol::Error> Dispatcher::precheck(const OpEntry& op, const SessionContext& session,
+                                                    bool auth_required) {
+  if (op.flags.needs_auth && auth_required && !session.authenticated) {
+    return protocol::Error{protocol::ErrorCode::Unauthorized, "authentication required", {}};
+  }
+  return std::nullopt;
+}
+
+protocol::Error Dispatcher::unknown_operation(std::string_view op) {
+  return protocol::bad_request("unknown operation: " + std::string(op));
+}
+
+}  // namespace rstmdb::server

@@ -1,0 +1,169 @@
+// rstmdbd: command-line entry point (runtime.md §2.1, §5.1).
+#include "config/command_line.hpp"
+#include "config/loader.hpp"
+#include "engine/engine.hpp"
+#include "server/logging.hpp"
+#include "server/server.hpp"
+#include "storage/store.hpp"
+
+#include <openssl/crypto.h>
+#include <rocksdb/version.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+
+namespace {
+
+using rstmdb::config::Config;
+
+constexpr int kExitUsage = 64;
+constexpr int kExitConfig = 78;
+
+std::string version_line() {
+  std::string openssl = OpenSSL_version(OPENSSL_VERSION);  // "OpenSSL 3.0.x  <date>"
+  if (auto sp = openssl.find(' '); sp != std::string::npos) openssl = openssl.substr(sp + 1);
+  if (auto sp = openssl.find(' '); sp != std::string::npos) openssl = openssl.substr(0, sp);
+  return std::string("rstmdbd ") + RSTMDB_VERSION + " (rstmdb-cpp; protocol 1; rocksdb " +
+         std::to_string(ROCKSDB_MAJOR) + "." + std::to_string(ROCKSDB_MINOR) + "." + std::to_string(ROCKSDB_PATCH) +
+         "; openssl " + openssl + ")";
+}
+
+// check-config: validation already passed; also verify the data directory could be used
+// without taking its lock or opening the database (safe beside a live server).
+int check_config(const rstmdb::config::LoadResult& loaded, bool print) {
+  namespace fs = std::filesystem;
+  const fs::path data_dir = loaded.config.storage.data_dir;
+  std::error_code ec;
+  fs::path probe = data_dir;
+  while (!probe.empty() && !fs::exists(probe, ec)) probe = probe.parent_path();
+  if (probe.empty()) probe = ".";
+  if (::access(probe.c_str(), W_OK) != 0) {
+    std::cerr << "rstmdbd: config error: storage.data_dir (" << loaded.sources.at("storage.data_dir")
+              << "): not writable: " << probe.string() << "\n";
+    return kExitConfig;
+  }
+  if (print) std::cout << rstmdb::config::render_effective_yaml(loaded);
+  std::cout << "configuration OK\n";
+  return 0;
+}
+
+int open_failure_exit_code(rstmdb::storage::OpenFailure failure) {
+  using rstmdb::storage::OpenFailure;
+  switch (failure) {
+    case OpenFailure::CannotCreate: return 73;
+    case OpenFailure::PermissionDenied: return 77;
+    case OpenFailure::Locked: return 75;
+    case OpenFailure::Incompatible: return 65;
+    case OpenFailure::Io: return 74;
+  }
+  return 74;
+}
+
+rstmdb::server::LogFormat log_format_of(const Config& config) {
+  return config.logging.format == "json" ? rstmdb::server::LogFormat::Json : rstmdb::server::LogFormat::Text;
+}
+
+int serve(const rstmdb::config::LoadResult& loaded) {
+  const Config& config = loaded.config;
+  ::umask(0077);
+  rstmdb::server::init_logging(log_format_of(config), config.logging.level);
+  auto log = rstmdb::server::get_logger("server");
+  log->info("rstmdbd {} starting (rstmdb-cpp, protocol 1, pid {})", RSTMDB_VERSION, ::getpid());
+  for (const auto& warning : loaded.warnings) log->warn("{}", warning);
+  log->info("config: file={} bind={} data_dir={} fsync_policy={}", config.config_file.value_or("(none)"),
+            config.network.bind_addr, config.storage.data_dir, config.storage.fsync_policy.to_string());
+  if (config.auth.required) {
+    log->info("auth: required, {} token hash(es)", config.auth.token_hashes.size());
+  } else {
+    log->info("auth: disabled");
+  }
+  log->info("tls: disabled");
+  if (::geteuid() == 0) log->warn("running as root; a dedicated service user is recommended");
+
+  const auto open_started = std::chrono::steady_clock::now();
+  rstmdb::storage::StoreOptions store_options;
+  store_options.data_dir = config.storage.data_dir;
+  store_options.block_cache_mb = config.storage.block_cache_mb;
+  store_options.max_open_files = config.storage.max_open_files;
+  store_options.write_buffer_mb = config.storage.wal_segment_size_mb;
+  auto opened = rstmdb::storage::Store::open(store_options);
+  if (!opened.store) {
+    log->error("storage: {}", opened.message);
+    return open_failure_exit_code(opened.failure);
+  }
+  rstmdb::engine::EngineOptions engine_options;
+  engine_options.fsync_policy = config.storage.fsync_policy;
+  engine_options.max_machine_versions = config.storage.max_machine_versions;
+  engine_options.allow_instance_recreate = config.storage.allow_instance_recreate;
+  engine_options.idempotency_ttl_secs = config.storage.idempotency_ttl_secs;
+  engine_options.compaction = config.compaction;
+  int rc = rstmdb::server::kExitOk;
+  {
+    rstmdb::engine::Engine engine(*opened.store, engine_options);
+    const auto open_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                               open_started)
+                             .count();
+    log->info("storage: opened {} in {} ms; latest offset {}", config.storage.data_dir, open_ms,
+              engine.latest_offset());
+    rstmdb::server::Server server(config, engine);
+    rc = server.run();
+    // Every write handed to the engine completes and is synced before the store closes.
+    engine.shutdown();
+  }
+  opened.store.reset();
+  log->info("storage closed");
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  const auto cli = rstmdb::config::parse_command_line(argc, argv);
+  if (!cli.ok()) {
+    std::cerr << "rstmdbd: " << cli.error << "\n\n" << rstmdb::config::usage_text();
+    return kExitUsage;
+  }
+  if (cli.help) {
+    std::cout << rstmdb::config::usage_text();
+    return 0;
+  }
+  if (cli.version) {
+    std::cout << version_line() << "\n";
+    return 0;
+  }
+
+  rstmdb::config::LoadOptions options;
+  options.config_path = cli.config_path;
+  options.flags = cli.flags;
+  options.env = rstmdb::config::current_environment();
+  options.strict = cli.strict;
+  const auto loaded = rstmdb::config::load_config(options);
+  if (!loaded.ok()) {
+    for (const auto& error : loaded.errors) std::cerr << error << "\n";
+    return kExitConfig;
+  }
+
+  using rstmdb::config::Subcommand;
+  if (cli.subcommand == Subcommand::CheckConfig) {
+    for (const auto& warning : loaded.warnings) std::cerr << warning << "\n";
+    return check_config(loaded, cli.print);
+  }
+  if (cli.subcommand != Subcommand::Serve) {
+    std::cerr << "rstmdbd: '" << rstmdb::config::subcommand_name(cli.subcommand)
+              << "' is not available in this build yet\n";
+    return kExitUsage;
+  }
+  try {
+    return serve(loaded);
+  } catch (const std::exception& e) {
+    std::cerr << "rstmdbd: fatal: " << e.what() << "\n";
+    return rstmdb::server::kExitRuntimeError;
+  }
+}

@@ -1,0 +1,74 @@
+// The RCP listener: the io_context and its threads, the acceptor, the live-session registry
+// with the connection limit, and graceful shutdown on SIGTERM/SIGINT (runtime.md §5.3).
+#pragma once
+
+#include "config/config.hpp"
+#include "server/auth.hpp"
+#include "server/dispatcher.hpp"
+#include "server/session.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace rstmdb::server {
+
+// Exit codes of runtime.md §5.8 that the server itself produces.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRuntimeError = 1;
+inline constexpr int kExitCannotBind = 69;
+
+class Server final : public ConnectionRegistry {
+ public:
+  // `engine` serves the data operations and must outlive the server.
+  Server(config::Config config, engine::Engine& engine);
+  ~Server() override;
+
+  // Binds, serves until a shutdown signal, drains and returns the process exit code.
+  int run();
+
+  void on_session_closed(std::uint64_t id, std::string_view reason) override;
+
+ private:
+  boost::asio::awaitable<void> accept_loop();
+  boost::asio::awaitable<void> signal_loop();
+  void begin_shutdown(int signal_number);
+  void finish_shutdown_if_idle();
+  void force_close_all();
+  SessionLimits session_limits() const;
+
+  config::Config config_;
+  TokenVerifier tokens_;
+  Services services_;
+  Dispatcher dispatcher_;
+  // Scans and other reads that may block run here, never on the I/O threads.
+  boost::asio::thread_pool blocking_pool_;
+  std::chrono::steady_clock::time_point started_at_;
+
+  unsigned io_threads_ = 1;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer grace_timer_;
+
+  std::mutex sessions_mutex_;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
+  std::atomic<std::uint64_t> next_session_id_{1};
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> stopped_{false};
+};
+
+// Parses "host:port", "[v6]:port" (runtime.md §1.3). Returns false if malformed.
+bool split_host_port(std::string_view addr, std::string& host, std::string& port);
+
+}  // namespace rstmdb::server

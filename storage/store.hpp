@@ -1,0 +1,169 @@
+// The RocksDB-backed store: data-directory ownership (lock, FORMAT), column families, point
+// reads, ordered scans, atomic batch writes and WAL syncs. It knows byte layouts of keys
+// (keys.hpp) and records (records.hpp) but nothing of state-machine semantics; the engine
+// decides what to write.
+//
+// Data directory (runtime.md §5.6):
+//   <data_dir>/rstmdbd.lock   flock(LOCK_EX|LOCK_NB) held for the Store's lifetime; holds "pid\n"
+//   <data_dir>/FORMAT         "rstmdb-cpp-data 1"
+//   <data_dir>/db/            RocksDB
+//   <data_dir>/checkpoints/   emptied at open
+//
+// Thread-safety: reads, scans, write() and sync_wal() may be called from any thread
+// concurrently. Durability: write(batch, sync=true) returns only after the WAL holding the
+// batch is synced; a batch is applied atomically (all of it survives a crash or none).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class WriteBatch;
+class Cache;
+}  // namespace rocksdb
+
+namespace rstmdb::storage {
+
+// Column families. Key layouts are in keys.hpp.
+enum class Cf : unsigned char {
+  Machines,     // machine_key(name, version)        → MachineRecord
+  Instances,    // instance_id                        → InstanceRecord (live or tombstone)
+  Log,          // offset_key(offset)                 → change-log entry JSON
+  Index,        // index keys (keys.hpp)              → "" (LIST_INSTANCES filters)
+  Idempotency,  // idempotency_key(scope, ...)        → IdempotencyRecord
+  Snapshots,    // instance_id                        → snapshot JSON
+  Meta,         // fixed names (keys.hpp kMeta*)      → values (u64 BE unless stated)
+  Counts,       // count_key(machine, state)          → u64 BE live instances in that state
+};
+inline constexpr std::size_t kCfCount = 8;
+
+// Failure of the storage layer. `message` is suitable for "storage error: <message>".
+struct StorageError {
+  std::string message;
+};
+
+// Why open() failed, mapped to exit codes by the caller (runtime.md §5.8).
+enum class OpenFailure {
+  CannotCreate,      // 73: data dir could not be created
+  PermissionDenied,  // 77
+  Locked,            // 75: another process holds rstmdbd.lock
+  Incompatible,      // 65: FORMAT mismatch, upstream layout, corrupt DB
+  Io,                // 74: other I/O error opening RocksDB
+};
+
+// Contents of <data_dir>/FORMAT (the file holds this line plus "\n"; a missing newline is
+// accepted). Backup and restore write it too.
+inline constexpr std::string_view kDataFormat = "rstmdb-cpp-data 1";
+
+struct StoreOptions {
+  std::string data_dir = "./data";
+  std::uint64_t block_cache_mb = 256;
+  int max_open_files = 1024;
+  std::uint64_t write_buffer_mb = 64;  // storage.wal_segment_size_mb
+};
+
+class Store;
+
+struct OpenResult {
+  std::unique_ptr<Store> store;  // null on failure
+  OpenFailure failure{};
+  std::string message;  // e.g. "data directory ./data is in use by another rstmdbd (pid 123)"
+};
+
+// A set of changes applied atomically by Store::write.
+class Batch {
+ public:
+  Batch();
+  ~Batch();
+  Batch(Batch&&) noexcept;
+  Batch& operator=(Batch&&) noexcept;
+
+  void put(Cf cf, std::string_view key, std::string_view value);
+  void del(Cf cf, std::string_view key);
+  // Deletes every key in [begin, end).
+  void delete_range(Cf cf, std::string_view begin, std::string_view end);
+  void clear();
+  bool empty() const;
+  std::size_t data_size() const;  // encoded bytes so far
+
+ private:
+  friend class Store;
+  std::unique_ptr<rocksdb::WriteBatch> batch_;
+  const Store* store_ = nullptr;  // set by Store::new_batch
+};
+
+class Store {
+ public:
+  static OpenResult open(const StoreOptions& options);
+  ~Store();  // flushes the WAL, closes the DB, releases the lock
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  Batch new_batch() const;
+
+  // Point read; nullopt when absent. Throws StorageError on I/O failure.
+  std::optional<std::string> get(Cf cf, std::string_view key) const;
+
+  // Visits keys >= `start` (and, if `prefix` is non-empty, only while the key starts with
+  // `prefix`) in byte order; `visit` returns false to stop. Reads a consistent snapshot.
+  // Throws StorageError.
+  void scan(Cf cf, std::string_view prefix, std::string_view start,
+            const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
+
+  // Applies `batch` atomically. sync=true: returns after the WAL is synced.
+  // Returns an error instead of throwing (the caller fails the whole group with WAL_IO_ERROR).
+  // The batch itself is left as it was; clear() it to reuse it.
+  std::optional<StorageError> write(Batch& batch, bool sync);
+
+  // Syncs the WAL (makes every earlier write durable).
+  std::optional<StorageError> sync_wal();
+
+  // Compacts the key range [begin, end) of `cf` (empty = whole CF) so deleted data is
+  // reclaimed on disk. Blocking; never call on an I/O thread.
+  std::optional<StorageError> compact_range(Cf cf, std::string_view begin, std::string_view end);
+
+  // Files and on-disk bytes currently backing `cf` (SST files; the WAL and memtables count
+  // toward the log CF's size as one extra "segment" when non-empty). Measured now.
+  struct CfFiles {
+    std::uint64_t file_count = 0;
+    std::uint64_t total_bytes = 0;
+  };
+  CfFiles cf_files(Cf cf) const;
+
+  // Approximate total on-disk bytes of the database directory.
+  std::uint64_t disk_bytes() const;
+
+  // Creates a hard-link checkpoint of the whole DB under `dir` (must not exist).
+  std::optional<StorageError> checkpoint(const std::string& dir) const;
+
+  const std::string& data_dir() const noexcept { return data_dir_; }
+
+  // Flushes memtables and syncs; used at shutdown.
+  std::optional<StorageError> flush_all();
+
+  // Resizes the shared block cache (storage.block_cache_mb is reloadable). Thread-safe.
+  void set_block_cache_mb(std::uint64_t mb);
+
+ private:
+  Store() = default;
+  rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<std::size_t>(cf)]; }
+  friend class Batch;
+
+  std::string data_dir_;
+  int lock_fd_ = -1;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // indexed by Cf; owned by db_
+  rocksdb::ColumnFamilyHandle* default_handle_ = nullptr;
+  std::shared_ptr<rocksdb::Cache> block_cache_;
+};
+
+}  // namespace rstmdb::storage

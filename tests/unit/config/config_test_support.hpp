@@ -1,0 +1,101 @@
+// Helpers shared by the config unit tests: a self-cleaning temp directory and message matchers.
+#pragma once
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/loader.hpp"
+
+namespace rstmdb::config::test {
+
+// A fresh directory under the system temp dir, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<unsigned> counter{0};
+    std::random_device random;
+    const auto base = std::filesystem::temp_directory_path();
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      auto candidate = base / ("rstmdb-config-test-" + std::to_string(::getpid()) + "-" +
+                               std::to_string(counter++) + "-" + std::to_string(random()));
+      if (std::filesystem::create_directory(candidate)) {
+        path_ = candidate;
+        return;
+      }
+    }
+    throw std::runtime_error("cannot create a temp directory");
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+
+  // Writes `content` to `name` with `mode` and returns the full path.
+  std::string write(const std::string& name, std::string_view content, mode_t mode = 0600) const {
+    const auto file = path_ / name;
+    {
+      std::ofstream out(file, std::ios::binary | std::ios::trunc);
+      out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    }
+    ::chmod(file.c_str(), mode);
+    return file.string();
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// True if one line of `lines` contains every fragment.
+inline bool any_line_has(const std::vector<std::string>& lines,
+                         std::initializer_list<std::string_view> fragments) {
+  for (const auto& line : lines) {
+    bool all = true;
+    for (auto fragment : fragments) {
+      if (line.find(fragment) == std::string::npos) {
+        all = false;
+        break;
+      }
+    }
+    if (all) return true;
+  }
+  return false;
+}
+
+inline std::string joined(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& line : lines)
+    out += line + "\n";
+  return out;
+}
+
+// Loads `yaml` as if it were the file "/etc/rstmdb/config.yaml".
+inline LoadResult load_yaml(std::string_view yaml, LoadOptions options = {}) {
+  return load_config_from_string(yaml, options, "/etc/rstmdb/config.yaml");
+}
+
+inline LoadResult load_env(std::map<std::string, std::string> env, bool strict = false) {
+  LoadOptions options;
+  options.env = std::move(env);
+  options.strict = strict;
+  return load_config(options);
+}
+
+// Two well-formed digests (the second is SHA-256 of "test").
+inline const std::string kHashA = "0f6ff0e1bdfd5f2ad1d04a1ba4fa8c2f6e7e8b3a1a7efb0e50e4ba6ff1b0b0d0";
+inline const std::string kHashB = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+}  // namespace rstmdb::config::test

@@ -1,0 +1,71 @@
+// rstmdb-bench command line (runtime.md §2.3; connection flags as rstmdb-cli, §2.2).
+#pragma once
+
+#include "tools/bench/workload.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace rstmdb::bench {
+
+inline constexpr std::string_view kDefaultServer = "127.0.0.1:7401";
+inline constexpr std::uint16_t kDefaultPort = 7401;
+// The server's default network.max_in_flight; a deeper pipeline would only queue client-side.
+inline constexpr std::uint32_t kMaxPipeline = 1024;
+inline constexpr std::uint32_t kMaxConnections = 10'000;
+inline constexpr std::uint32_t kMaxThreads = 256;
+// Keeps every payload far below the server's frame limit (protocol.md §4).
+inline constexpr std::uint32_t kMaxPayloadBytes = 1024 * 1024;
+
+// `host[:port]`, `[v6addr]:port` or a bare IPv6 address; host may be a DNS name.
+struct ServerAddress {
+  std::string host;
+  std::uint16_t port = kDefaultPort;
+};
+std::optional<ServerAddress> parse_server_address(std::string_view text);
+
+struct BenchOptions {
+  std::string server_text{kDefaultServer};  // as given, for the report
+  ServerAddress server{"127.0.0.1", kDefaultPort};
+  std::optional<std::string> token;  // never printed or reported
+  WorkloadMix workload;              // default: apply_event
+  std::uint32_t connections = 16;
+  std::uint32_t pipeline = 1;
+  double duration_s = 30;
+  std::optional<std::uint64_t> requests;  // -n: stop after this many measured units instead
+  double warmup_s = 5;
+  std::optional<double> rate;  // --rate: open loop, units per second over all connections
+  std::uint32_t instances = 10'000;
+  std::uint32_t payload_bytes = 64;
+  std::optional<std::string> durability;  // normalised fsync policy text
+  std::optional<std::string> local_server;
+  std::optional<std::string> json_path;  // "-" = stdout
+  double max_error_rate = 0;
+  std::uint32_t threads = 0;  // 0: one per CPU, at most one per connection
+  double timeout_s = 30;      // per request; also bounds the drain after the run
+};
+
+struct HelpRequested {};
+struct UsageError {
+  std::string message;
+};
+using ParseResult = std::variant<BenchOptions, HelpRequested, UsageError>;
+
+// Environment lookup (getenv in production); returns nullptr when unset.
+using EnvLookup = std::function<const char*(const char*)>;
+
+// `args` excludes argv[0]. RSTMDB_SERVER and RSTMDB_TOKEN apply unless the flag is given.
+ParseResult parse_options(std::span<const std::string_view> args, const EnvLookup& env);
+
+// Lower-cased canonical form of an fsync policy (runtime.md §1.4): every_write, never,
+// every_n:N, every_ms:N (N >= 1), or nullopt when invalid.
+std::optional<std::string> normalise_fsync_policy(std::string_view text);
+
+std::string usage_text();
+
+}  // namespace rstmdb::bench
