@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <set>
+#include <sstream>
 
 #include "config/keys.hpp"
 #include "config/secrets_file.hpp"
@@ -102,6 +104,41 @@ std::optional<std::string> read_small_file(const std::string& path, std::size_t 
   return content;
 }
 
+// Accepts every parser event and keeps nothing; used to count documents.
+class IgnoreEvents final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+  }
+  void OnMapEnd() override {}
+};
+
+struct ParsedYaml {
+  std::size_t documents = 0;  // 0, 1, or 2 meaning "more than one"
+  YAML::Node root;            // the document when there is exactly one
+};
+
+// yaml-cpp 0.7's LoadAll never returns when a stray ',' follows a block node (the parser keeps
+// reporting empty documents; found by fuzzing), so documents are counted with a cap and only a
+// single document is built. Throws YAML::Exception on malformed input.
+ParsedYaml parse_yaml(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  IgnoreEvents ignore;
+  ParsedYaml out;
+  while (out.documents < 2 && parser.HandleNextDocument(ignore))
+    ++out.documents;
+  if (out.documents == 1) out.root = YAML::Load(text);
+  return out;
+}
+
 struct SslCtxDeleter {
   void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
 };
@@ -160,9 +197,9 @@ class Loader {
   }
 
   void load_text(std::string_view text, std::string_view path) {
-    std::vector<YAML::Node> documents;
+    ParsedYaml parsed;
     try {
-      documents = YAML::LoadAll(std::string(text));
+      parsed = parse_yaml(std::string(text));
     } catch (const YAML::ParserException& e) {
       error("config file", file_source(path, e.mark), "invalid YAML: " + e.msg);
       return;
@@ -170,14 +207,14 @@ class Loader {
       error("config file", file_source(path, e.mark), std::string("invalid YAML: ") + e.what());
       return;
     }
-    if (documents.empty()) return;  // empty file or only comments: defaults
-    if (documents.size() > 1) {
+    if (parsed.documents == 0) return;  // empty file or only comments: defaults
+    if (parsed.documents > 1) {
       error("config file", "file:" + std::string(path),
-            "contains " + std::to_string(documents.size()) + " YAML documents; expected one");
+            "contains more than one YAML document (a \"---\" line, or stray text after the first)");
       return;
     }
     try {
-      apply_document(documents.front(), path);
+      apply_document(parsed.root, path);
     } catch (const YAML::Exception& e) {
       // yaml-cpp throws on malformed node access; everything above checks types first, so this is
       // a last line of defence rather than an expected path.
@@ -256,17 +293,17 @@ class Loader {
     }
     // --set values are YAML so lists and the {every_n: N} form can be given; text that is not a
     // single YAML value (e.g. "[::1]:7401") is taken literally.
-    std::vector<YAML::Node> documents;
+    ParsedYaml parsed;
     try {
-      documents = YAML::LoadAll(flag.value);
+      parsed = parse_yaml(flag.value);
     } catch (const YAML::Exception&) {
-      documents.clear();  // not YAML: the literal text is used below
+      parsed = {};  // not YAML: the literal text is used below
     }
     const bool structured = key->kind == ValueKind::TokenHashes || key->kind == ValueKind::FsyncPolicy;
-    if (documents.size() == 1 && documents.front().IsNull()) {
+    if (parsed.documents == 1 && parsed.root.IsNull()) {
       error(key->key, source, "needs a value");
-    } else if (documents.size() == 1 && (documents.front().IsScalar() || structured)) {
-      assign(*key, Input{source, &documents.front(), {}});
+    } else if (parsed.documents == 1 && (parsed.root.IsScalar() || structured)) {
+      assign(*key, Input{source, &parsed.root, {}});
     } else {
       assign(*key, Input{source, nullptr, flag.value});
     }
@@ -282,12 +319,18 @@ class Loader {
   }
 
  private:
+  // Keys come from user input (YAML keys, --set); a control character must not split the line.
+  static std::string printable(std::string_view key) {
+    const bool plain = std::none_of(key.begin(), key.end(),
+                                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+    return plain ? std::string(key) : double_quoted(key);
+  }
   void error(std::string_view key, std::string_view source, std::string_view problem) {
-    result_.errors.push_back(std::string(kErrorPrefix) + std::string(key) + " (" + std::string(source) +
+    result_.errors.push_back(std::string(kErrorPrefix) + printable(key) + " (" + printable(source) +
                              "): " + std::string(problem));
   }
   void warn(std::string_view key, std::string_view source, std::string_view problem) {
-    result_.warnings.push_back(std::string(kWarningPrefix) + std::string(key) + " (" + std::string(source) +
+    result_.warnings.push_back(std::string(kWarningPrefix) + printable(key) + " (" + printable(source) +
                                "): " + std::string(problem));
   }
   // Unknown keys and variables are warnings so configs stay forward compatible, unless --strict.

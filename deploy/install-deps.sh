@@ -8,7 +8,7 @@ set -euo pipefail
 PACKAGES=(
   g++ cmake ninja-build pkgconf make git
   libboost1.81-dev libboost-json1.81-dev
-  librocksdb-dev libspdlog-dev libfmt-dev libssl-dev libyaml-cpp-dev
+  librocksdb-dev libspdlog-dev libfmt-dev libssl-dev libyaml-cpp-dev libjemalloc-dev
   catch2
   python3 python3-pytest
 )

@@ -14,6 +14,8 @@
 
 #include <boost/json/parse.hpp>
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -299,6 +301,7 @@ class Engine::Impl {
   mutable std::atomic<std::uint64_t> bytes_written_{0}, bytes_read_{0}, writes_{0}, reads_{0}, fsyncs_{0};
 
   std::function<void(std::span<const CommittedEvent>)> event_hook_;
+  std::function<void(std::function<void()>)> completion_executor_;
 
  private:
   void sequencer_loop();
@@ -317,6 +320,7 @@ class Engine::Impl {
   std::condition_variable queue_cv_;
   std::deque<Job> queue_;
   bool stopping_ = false;
+  bool sequencer_waiting_ = false;  // lets submit() skip the wake-up while the sequencer is busy
   std::thread sequencer_;
 
   std::mutex maintenance_mutex_;
@@ -464,8 +468,14 @@ Engine::Impl::Impl(storage::Store& store, EngineOptions options) : store_(store)
   } catch (const storage::StorageError& e) {
     throw std::runtime_error("storage error: " + e.message);
   }
-  sequencer_ = std::thread([this] { sequencer_loop(); });
-  maintenance_ = std::thread([this] { maintenance_loop(); });
+  sequencer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "rstmdb-seq");
+    sequencer_loop();
+  });
+  maintenance_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "rstmdb-maint");
+    maintenance_loop();
+  });
 }
 
 void Engine::Impl::submit(Job job) {
@@ -476,8 +486,9 @@ void Engine::Impl::submit(Job job) {
     return;
   }
   queue_.push_back(std::move(job));
+  const bool wake = sequencer_waiting_;
   lock.unlock();
-  queue_cv_.notify_one();
+  if (wake) queue_cv_.notify_one();
 }
 
 void Engine::Impl::shutdown() {
@@ -529,11 +540,13 @@ void Engine::Impl::sequencer_loop() {
       const bool timed = options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryMs;
       const auto period = std::chrono::milliseconds(std::max<std::uint64_t>(options_.fsync_policy.n, 1));
       auto ready = [&] { return !queue_.empty() || stopping_; };
+      sequencer_waiting_ = true;
       if (timed && unsynced_) {
         queue_cv_.wait_until(lock, last_sync_ + period, ready);
       } else {
         queue_cv_.wait(lock, ready);
       }
+      sequencer_waiting_ = false;
       while (!queue_.empty() && jobs.size() < kMaxGroupJobs) {
         jobs.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -665,11 +678,18 @@ void Engine::Impl::commit(View& group, std::vector<std::pair<ResultCallback, Res
     }
   }
 
-  for (auto& [done, result] : replies) {
-    if (failure) result = storage_failure(*failure);
-    done(std::move(result));
+  if (failure) {
+    for (auto& reply : replies) reply.second = storage_failure(*failure);
   }
-  replies.clear();
+  if (completion_executor_ && !replies.empty()) {
+    completion_executor_([batch = std::move(replies)]() mutable {
+      for (auto& [done, result] : batch) done(std::move(result));
+    });
+    replies = {};
+  } else {
+    for (auto& [done, result] : replies) done(std::move(result));
+    replies.clear();
+  }
   if (!failure && !group.events_.empty() && event_hook_) event_hook_(group.events_);
 }
 
@@ -695,15 +715,16 @@ void Engine::Impl::maybe_sync_after_write(std::uint64_t entries) {
 
 namespace {
 
+// Two index entries per live instance: by machine, and by (machine, state). A state-only
+// LIST_INSTANCES merges the (machine, state) ranges of every machine, which keeps an
+// APPLY_EVENT that changes state at two index writes instead of four.
 void put_indexes(View& v, const std::string& id, const storage::InstanceRecord& rec) {
   v.put(Cf::Index, storage::index_by_machine(rec.machine, id), "");
   v.put(Cf::Index, storage::index_by_machine_state(rec.machine, rec.state, id), "");
-  v.put(Cf::Index, storage::index_by_state(rec.state, id), "");
 }
 
-void delete_state_indexes(View& v, const std::string& id, const storage::InstanceRecord& rec) {
+void delete_state_index(View& v, const std::string& id, const storage::InstanceRecord& rec) {
   v.del(Cf::Index, storage::index_by_machine_state(rec.machine, rec.state, id));
-  v.del(Cf::Index, storage::index_by_state(rec.state, id));
 }
 
 std::string instance_result(const std::string& id, const storage::InstanceRecord& rec) {
@@ -898,12 +919,11 @@ Result Engine::Impl::apply_event(View& v, const ApplyEvent& c) {
   v.add_event(CommittedEvent{offset, c.instance_id, rec.machine, rec.version, c.event, rec.state, transition.to,
                              std::move(payload_json), ctx_json});
   if (transition.to != rec.state) {
-    delete_state_indexes(v, c.instance_id, rec);
+    delete_state_index(v, c.instance_id, rec);
     v.count_delta(rec.machine, rec.state, -1);
     v.count_delta(rec.machine, transition.to, +1);
     next.rec.state = transition.to;
     v.put(Cf::Index, storage::index_by_machine_state(rec.machine, transition.to, c.instance_id), "");
-    v.put(Cf::Index, storage::index_by_state(transition.to, c.instance_id), "");
   }
   next.rec.ctx_json = std::move(ctx_json);
   next.rec.last_event_id = c.event_id;
@@ -944,7 +964,7 @@ Result Engine::Impl::delete_instance(View& v, const DeleteInstance& c) {
   v.append_entry(std::move(entry));
 
   v.del(Cf::Index, storage::index_by_machine(rec.machine, c.instance_id));
-  delete_state_indexes(v, c.instance_id, rec);
+  delete_state_index(v, c.instance_id, rec);
   v.count_delta(rec.machine, rec.state, -1);
   v.remove_snapshot(c.instance_id);
   Instance tombstone;
@@ -1233,20 +1253,36 @@ Result Engine::Impl::list_instances(const ListInstances& q) const {
         return add(std::string(key), rec);
       });
     } else {
-      const std::string prefix = q.machine && q.state ? storage::index_by_machine_state_prefix(*q.machine, *q.state)
-                                 : q.machine         ? storage::index_by_machine_prefix(*q.machine)
-                                                     : storage::index_by_state_prefix(*q.state);
-      store_.scan(Cf::Index, prefix, prefix, [&](std::string_view key, std::string_view) {
-        std::string id(key.substr(prefix.size()));
-        if (skipped < q.offset) {
-          ++skipped;
-          return true;
+      // The matching ids in id order: one index range, or for a state-only filter the
+      // (machine, state) range of every machine merged. Only the first offset + limit ids
+      // of each range can make the page, so each range is read no further than that.
+      std::vector<std::string> prefixes;
+      if (q.machine) {
+        prefixes.push_back(q.state ? storage::index_by_machine_state_prefix(*q.machine, *q.state)
+                                   : storage::index_by_machine_prefix(*q.machine));
+      } else {
+        bool more = false;
+        for (const auto& m : catalog_.list(std::nullopt, 0, more)) {
+          prefixes.push_back(storage::index_by_machine_state_prefix(m.machine, *q.state));
         }
-        auto bytes = store_.get(Cf::Instances, id);
+      }
+      const std::size_t wanted = static_cast<std::size_t>(q.offset) + q.limit;
+      std::vector<std::string> ids;
+      for (const auto& prefix : prefixes) {
+        std::size_t taken_here = 0;
+        store_.scan(Cf::Index, prefix, prefix, [&](std::string_view key, std::string_view) {
+          ids.emplace_back(key.substr(prefix.size()));
+          return ++taken_here < wanted;
+        });
+      }
+      if (prefixes.size() > 1) std::sort(ids.begin(), ids.end());
+      for (std::size_t i = q.offset; i < ids.size(); ++i) {
+        auto bytes = store_.get(Cf::Instances, ids[i]);
         storage::InstanceRecord rec;
-        if (!bytes || !storage::decode_instance(*bytes, rec) || rec.deleted) return true;
-        return add(id, rec);
-      });
+        if (!bytes || !storage::decode_instance(*bytes, rec) || rec.deleted) continue;
+        skipped = q.offset;  // the offset was applied to `ids` already
+        if (!add(ids[i], rec)) break;
+      }
     }
   }
   const bool has_more = q.offset + taken < total;
@@ -1586,6 +1622,10 @@ Result Engine::wal_read(const WalRead& q) const {
 }
 Result Engine::wal_stats() const {
   return guarded_read([&] { return impl_->wal_stats(); });
+}
+
+void Engine::set_completion_executor(std::function<void(std::function<void()>)> run) {
+  impl_->completion_executor_ = std::move(run);
 }
 
 void Engine::set_event_hook(std::function<void(std::span<const CommittedEvent>)> hook) {

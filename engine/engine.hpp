@@ -86,6 +86,11 @@ class Engine {
   Result wal_read(const WalRead& query) const;
   Result wal_stats() const;
 
+  // Where a group's callbacks run: `run(task)` must execute `task` soon on some thread
+  // (the server passes its io_context, so one wake-up delivers a whole group's replies).
+  // Unset: callbacks run on the sequencer thread. Set before the first write.
+  void set_completion_executor(std::function<void(std::function<void()>)> run);
+
   // Called on the sequencer thread after each successful commit with the applied events of
   // that commit, in offset order. Set before the first write; the hook must not block.
   void set_event_hook(std::function<void(std::span<const CommittedEvent>)> hook);

@@ -112,9 +112,7 @@ int serve(const rstmdb::config::LoadResult& loaded) {
     log->info("storage: opened {} in {} ms; latest offset {}", config.storage.data_dir, open_ms,
               engine.latest_offset());
     rstmdb::server::Server server(config, engine);
-    rc = server.run();
-    // Every write handed to the engine completes and is synced before the store closes.
-    engine.shutdown();
+    rc = server.run();  // also shuts the engine down: queued writes complete and are synced
   }
   opened.store.reset();
   log->info("storage closed");

@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include "engine/engine.hpp"
 #include "server/data_ops.hpp"
 #include "server/logging.hpp"
 #include "server/session_ops.hpp"
@@ -11,6 +12,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
+
+#include <pthread.h>
 
 #include <csignal>
 #include <thread>
@@ -62,6 +65,7 @@ bool split_host_port(std::string_view addr, std::string& host, std::string& port
 
 Server::Server(config::Config config, engine::Engine& engine)
     : config_(std::move(config)),
+      engine_(engine),
       tokens_(config_.auth.token_hashes, config_.auth.token_labels),
       blocking_pool_(kBlockingThreads),
       started_at_(std::chrono::steady_clock::now()),
@@ -75,6 +79,7 @@ Server::Server(config::Config config, engine::Engine& engine)
   services_.config = &config_;
   services_.tokens = &tokens_;
   services_.engine = &engine;
+  engine.set_completion_executor([this](std::function<void()> task) { asio::post(io_, std::move(task)); });
   services_.run_blocking = [this](std::function<void()> work) { asio::post(blocking_pool_, std::move(work)); };
   register_session_ops(dispatcher_, services_);
   register_data_ops(dispatcher_, services_);
@@ -128,10 +133,20 @@ int Server::run() {
 
   std::vector<std::thread> threads;
   threads.reserve(io_threads_ - 1);
-  for (unsigned i = 1; i < io_threads_; ++i) threads.emplace_back([this] { io_.run(); });
+  for (unsigned i = 1; i < io_threads_; ++i) {
+    threads.emplace_back([this] {
+      pthread_setname_np(pthread_self(), "rstmdb-io");
+      io_.run();
+    });
+  }
   io_.run();
   for (auto& t : threads) t.join();
   blocking_pool_.join();
+  // Every write already handed to the engine completes and is synced; its completion (posted
+  // to io_) then runs against the closed sessions, so nothing is left queued.
+  engine_.shutdown();
+  io_.restart();
+  io_.poll();
 
   const auto uptime =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count();

@@ -48,6 +48,7 @@ class Server final : public ConnectionRegistry {
   SessionLimits session_limits() const;
 
   config::Config config_;
+  engine::Engine& engine_;
   TokenVerifier tokens_;
   Services services_;
   Dispatcher dispatcher_;

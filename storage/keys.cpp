@@ -136,22 +136,12 @@ std::string index_by_machine_state_prefix(std::string_view machine, std::string_
   return out;
 }
 
-std::string index_by_state_prefix(std::string_view state) {
-  std::string out(1, kIndexByState);
-  append_ordered(out, state);
-  return out;
-}
-
 std::string index_by_machine(std::string_view machine, std::string_view id) {
   return index_by_machine_prefix(machine).append(id);
 }
 
 std::string index_by_machine_state(std::string_view machine, std::string_view state, std::string_view id) {
   return index_by_machine_state_prefix(machine, state).append(id);
-}
-
-std::string index_by_state(std::string_view state, std::string_view id) {
-  return index_by_state_prefix(state).append(id);
 }
 
 bool decode_index_key(std::string_view key, IndexKey& out) {
@@ -165,9 +155,6 @@ bool decode_index_key(std::string_view key, IndexKey& out) {
       break;
     case kIndexByMachineState:
       if (!read_ordered(key, out.machine) || !read_ordered(key, out.state)) return false;
-      break;
-    case kIndexByState:
-      if (!read_ordered(key, out.state)) return false;
       break;
     default:
       return false;

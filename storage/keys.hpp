@@ -16,7 +16,6 @@
 //   Log          u64BE(offset)
 //   Index        'm' ordered(machine) id
 //                's' ordered(machine) ordered(state) id
-//                't' ordered(state) id
 //   Idempotency  'c' key                        (CREATE_INSTANCE)
 //                'a' ordered(instance_id) key   (APPLY_EVENT)
 //                'd' ordered(instance_id) key   (DELETE_INSTANCE)
@@ -77,19 +76,16 @@ bool decode_machine_key(std::string_view key, std::string& name, std::uint32_t& 
 
 inline constexpr char kIndexByMachine = 'm';
 inline constexpr char kIndexByMachineState = 's';
-inline constexpr char kIndexByState = 't';
 
 std::string index_by_machine(std::string_view machine, std::string_view id);
 std::string index_by_machine_state(std::string_view machine, std::string_view state, std::string_view id);
-std::string index_by_state(std::string_view state, std::string_view id);
 // The instance id of an index key is key.substr(prefix.size()) for the matching prefix.
 std::string index_by_machine_prefix(std::string_view machine);
 std::string index_by_machine_state_prefix(std::string_view machine, std::string_view state);
-std::string index_by_state_prefix(std::string_view state);
 
 struct IndexKey {
   char kind = 0;        // kIndexBy*
-  std::string machine;  // empty for kIndexByState
+  std::string machine;
   std::string state;    // empty for kIndexByMachine
   std::string id;
 };

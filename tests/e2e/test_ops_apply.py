@@ -4,7 +4,7 @@
 import pytest
 
 import rcp_client as rc
-from data_helpers import (APPLY_KEYS, DB, ORDER_DEF, ORDER_GUARD, TICK_DEF,  # noqa: F401
+from data_helpers import (DB, ORDER_DEF, ORDER_GUARD, TICK_DEF,  # noqa: F401,F811
                           assert_param_error, check_entry_shape, db, dump_ordered, sdb, uniq)
 
 REVIEW_DEF = {"states": ["review", "approved", "manual", "rejected"], "initial": "review",
@@ -64,6 +64,14 @@ def test_apply_basic_result_entry_and_get(sdb, machines):
     e2 = sdb.wal_read(from_offset=before + 2, limit=1)["records"][0]["entry"]
     assert e2["payload"] == {} and "event_id" not in e2 and "idempotency_key" not in e2
     check_entry_shape(e2)
+    # event_id / idempotency_key null count as absent
+    t = uniq("t")
+    sdb.create(t, machines["tick"], 1)
+    sdb.apply(t, "TICK", event_id="first")
+    r3 = sdb.apply(t, "TICK", None, event_id=None, idempotency_key=None)
+    assert "event_id" not in r3 and "last_event_id" not in sdb.get(t)
+    e3 = sdb.wal_read(from_offset=r3["wal_offset"], limit=1)["records"][0]["entry"]
+    assert "event_id" not in e3 and "idempotency_key" not in e3
 
 
 def test_apply_array_from_and_alias(sdb, machines):

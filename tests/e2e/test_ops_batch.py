@@ -3,7 +3,7 @@
 import pytest
 
 import rcp_client as rc
-from data_helpers import (DB, ORDER_DEF, SIMPLE_DEF, SIMPLE_SUM, TICK_DEF,  # noqa: F401
+from data_helpers import (ORDER_DEF, SIMPLE_DEF, SIMPLE_SUM, TICK_DEF,  # noqa: F401,F811
                           assert_param_error, check_error_object, db, sdb, uniq)
 
 

@@ -6,8 +6,7 @@ import threading
 import pytest
 
 import rcp_client as rc
-from data_helpers import (DB, ORDER_DEF, SIMPLE_DEF, TICK_DEF, check_wal_read_result,  # noqa: F401
-                          restart, sdb, uniq)
+from data_helpers import DB, ORDER_DEF, SIMPLE_DEF, TICK_DEF, restart, uniq
 
 RETAIN_NONE = ["--set", "compaction.retain_entries=0", "--set", "compaction.retain_secs=0"]
 

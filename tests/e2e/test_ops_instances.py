@@ -3,8 +3,7 @@
 
 import pytest
 
-import rcp_client as rc
-from data_helpers import (DB, INSTANCE_KEYS, LIST_ITEM_KEYS, ORDER_DEF, SIMPLE_DEF,  # noqa: F401
+from data_helpers import (DB, INSTANCE_KEYS, LIST_ITEM_KEYS, ORDER_DEF, SIMPLE_DEF,  # noqa: F401,F811
                           UUID4_RE, assert_param_error, check_entry_shape, check_timestamp,
                           db, keys_in_order, now_ms, sdb, uniq)
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import rcp_client as rc
-from data_helpers import (DB, ORDER_DEF, SIMPLE_DEF, SIMPLE_SUM, assert_param_error,  # noqa: F401
+from data_helpers import (DB, ORDER_DEF, SIMPLE_DEF, SIMPLE_SUM, assert_param_error,  # noqa: F401,F811
                           checksum_of, db, dump_ordered, sdb, uniq)
 
 ROW1 = ('{"states":["created","paid"],"initial":"created",'

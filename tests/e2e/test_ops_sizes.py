@@ -6,7 +6,7 @@ import re
 import pytest
 
 import rcp_client as rc
-from data_helpers import DB, SIMPLE_DEF, TICK_DEF, check_wal_read_result, db, sdb, uniq  # noqa: F401
+from data_helpers import DB, SIMPLE_DEF, TICK_DEF, check_wal_read_result, db, sdb, uniq  # noqa: F401,F811
 
 MAX_ENTRY = 16711680
 ENTRY_TOO_LARGE_RE = re.compile(r"^change-log entry too large \((\d+) bytes, max 16711680\)$")

@@ -6,10 +6,10 @@ import time
 import pytest
 
 import rcp_client as rc
-from data_helpers import (COMPACT_KEYS, DB, HEX8_RE, IO_KEYS, ORDER_DEF, SIMPLE_DEF,  # noqa: F401
-                          SIMPLE_SUM, STATS_KEYS, TICK_DEF, UUID4_RE, assert_param_error,
+from data_helpers import (COMPACT_KEYS, DB, HEX8_RE, IO_KEYS, ORDER_DEF, SIMPLE_DEF,  # noqa: F401,F811
+                          STATS_KEYS, TICK_DEF, UUID4_RE, assert_param_error,
                           check_entry_shape, check_timestamp, check_wal_read_result, db,
-                          dump_ordered, is_int, keys_in_order, now_ms, sdb, uniq)
+                          dump_ordered, is_int, now_ms, sdb, uniq)
 
 EMPTY_READ = {"records": [], "next_offset": 0, "entries": [], "hasMore": False, "nextOffset": 0}
 RETAIN_NONE = ["--set", "compaction.retain_entries=0", "--set", "compaction.retain_secs=0"]

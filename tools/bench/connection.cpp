@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -39,7 +40,9 @@ std::uint64_t to_micros(Clock::duration d) noexcept {
   return ns <= 0 ? 0 : static_cast<std::uint64_t>((ns + 500) / 1000);
 }
 
-unsigned step_count(Op op) noexcept { return op == Op::Lifecycle ? kLifecycleApplies + 3 : 1; }
+unsigned step_count(Op op) noexcept {
+  return op == Op::Lifecycle ? kLifecycleApplies + 3 : 1;
+}
 
 RequestKind step_kind(Op op, unsigned step) noexcept {
   switch (op) {
@@ -124,7 +127,9 @@ Connection::Connection(asio::io_context& io, RunPlan& plan, WorkerStats& stats, 
           std::chrono::duration<double>(plan.options->timeout_s))),
       rng_state_(std::random_device{}() ^ (std::uint64_t{index} << 32)) {}
 
-std::string Connection::take_id() { return std::to_string(next_id_++); }
+std::string Connection::take_id() {
+  return std::to_string(next_id_++);
+}
 
 std::uint64_t Connection::next_random() noexcept {
   // splitmix64: tiny state, good enough for picking ops and instances.
@@ -156,7 +161,8 @@ awaitable<std::string_view> Connection::read_message() {
     auto result = co_await (socket_.async_read_some(asio::buffer(space.data(), space.size()), kUseTuple) ||
                             timer_.async_wait(kUseTuple));
     if (shut_) throw BenchError("connection closed");
-    if (result.index() == 1) throw BenchError("no response from " + plan_.options->server_text + " (timeout)");
+    if (result.index() == 1)
+      throw BenchError("no response from " + plan_.options->server_text + " (timeout)");
     auto [ec, n] = std::get<0>(result);
     if (ec == asio::error::eof) throw BenchError(plan_.options->server_text + " closed the connection");
     if (ec) throw BenchError("read from " + plan_.options->server_text + " failed: " + ec.message());
@@ -175,7 +181,8 @@ awaitable<boost::json::object> Connection::call_payload(std::string_view what, s
     if (!scan_response(msg, sum)) throw BenchError(std::string(what) + ": malformed response");
     if (!sum.is_response()) continue;
     if (!sum.has_id || sum.id != id) {
-      throw BenchError(std::string(what) + ": response id '" + std::string(sum.id) + "', expected '" + id + "'");
+      throw BenchError(std::string(what) + ": response id '" + std::string(sum.id) + "', expected '" + id +
+                       "'");
     }
     if (!sum.ok()) {
       throw RequestFailed(std::string(sum.error_code), std::string(what) + " failed: " + describe_error(msg));
@@ -192,7 +199,8 @@ awaitable<boost::json::object> Connection::call_payload(std::string_view what, s
   }
 }
 
-awaitable<boost::json::object> Connection::call(std::string_view what, std::string (*build)(std::string_view id)) {
+awaitable<boost::json::object> Connection::call(std::string_view what,
+                                                std::string (*build)(std::string_view id)) {
   const std::string id = take_id();
   co_return co_await call_payload(what, build(id), id);
 }
@@ -200,11 +208,13 @@ awaitable<boost::json::object> Connection::call(std::string_view what, std::stri
 awaitable<ServerIdentity> Connection::open() {
   const BenchOptions& o = *plan_.options;
   tcp::resolver resolver(io_);
-  auto [rec, endpoints] = co_await resolver.async_resolve(o.server.host, std::to_string(o.server.port), kUseTuple);
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(o.server.host, std::to_string(o.server.port), kUseTuple);
   if (rec) throw BenchError("cannot resolve " + o.server.host + ": " + rec.message());
 
   timer_.expires_after(kConnectTimeout);
-  auto connected = co_await (asio::async_connect(socket_, endpoints, kUseTuple) || timer_.async_wait(kUseTuple));
+  auto connected =
+      co_await (asio::async_connect(socket_, endpoints, kUseTuple) || timer_.async_wait(kUseTuple));
   if (shut_) throw BenchError("connection closed");
   if (connected.index() == 1) throw BenchError("connect to " + o.server_text + " timed out");
   if (auto [cec, ep] = std::get<0>(connected); cec) {
@@ -214,7 +224,8 @@ awaitable<ServerIdentity> Connection::open() {
 
   const boost::json::object hello = co_await call("HELLO", &RequestBuilder::hello);
   const auto* pv = hello.if_contains("protocol_version");
-  const bool v1 = pv != nullptr && ((pv->is_int64() && pv->as_int64() == 1) || (pv->is_uint64() && pv->as_uint64() == 1));
+  const bool v1 =
+      pv != nullptr && ((pv->is_int64() && pv->as_int64() == 1) || (pv->is_uint64() && pv->as_uint64() == 1));
   if (!v1) {
     throw BenchError("HELLO: server did not accept protocol version 1");
   }
@@ -251,8 +262,8 @@ awaitable<ServerIdentity> Connection::control_setup(bool put_machine) {
 }
 
 awaitable<std::uint64_t> Connection::latest_offset() {
-  const boost::json::object stats =
-      co_await call("WAL_STATS", [](std::string_view rid) { return RequestBuilder::simple(rid, "WAL_STATS"); });
+  const boost::json::object stats = co_await call(
+      "WAL_STATS", [](std::string_view rid) { return RequestBuilder::simple(rid, "WAL_STATS"); });
   if (const auto* v = stats.if_contains("latest_offset"); v != nullptr) {
     if (v->is_uint64()) co_return v->as_uint64();
     if (v->is_int64() && v->as_int64() > 0) co_return static_cast<std::uint64_t>(v->as_int64());
@@ -289,7 +300,8 @@ awaitable<void> Connection::setup(std::uint64_t first, std::uint64_t stride, std
       throw BenchError("CREATE_INSTANCE: response id '" + std::string(sum.id) + "' out of order");
     }
     if (!sum.ok()) {
-      throw RequestFailed(std::string(sum.error_code), "creating the working set failed: " + describe_error(msg));
+      throw RequestFailed(std::string(sum.error_code),
+                          "creating the working set failed: " + describe_error(msg));
     }
     ++expected_id;
     --in_flight;
@@ -311,7 +323,8 @@ awaitable<void> Connection::run_load() {
   if (open_loop_) {
     interval_ns_ = 1e9 * o.connections / *o.rate;
     phase_ = static_cast<double>(index_) / o.connections;  // spreads connections over one interval
-    for (std::uint32_t s = depth; s > 0; --s) free_slots_.push_back(s - 1);
+    for (std::uint32_t s = depth; s > 0; --s)
+      free_slots_.push_back(s - 1);
   } else {
     const Clock::time_point now = Clock::now();
     for (std::uint32_t s = 0; s < depth; ++s) {
@@ -334,11 +347,13 @@ awaitable<void> Connection::run_load() {
 bool Connection::admit(Clock::time_point at, bool& measured) {
   if (plan_.stop.load(std::memory_order_relaxed) || at >= plan_.measure_end) return false;
   measured = at >= plan_.measure_begin;
-  if (measured && plan_.counted && plan_.units_left.fetch_sub(1, std::memory_order_relaxed) <= 0) return false;
+  if (measured && plan_.counted && plan_.units_left.fetch_sub(1, std::memory_order_relaxed) <= 0)
+    return false;
   return true;
 }
 
-void Connection::start_unit(std::uint32_t slot, Clock::time_point start, bool measured, Clock::time_point now) {
+void Connection::start_unit(std::uint32_t slot, Clock::time_point start, bool measured,
+                            Clock::time_point now) {
   Slot& s = slots_[slot];
   s.op = plan_.options->workload.pick(next_random());
   s.start = start;
@@ -369,8 +384,9 @@ void Connection::send_step(std::uint32_t slot, Clock::time_point now) {
   std::array<char, 160> arg_buf;
   std::string_view arg;
   if (is_instance_request(kind)) {
-    arg = (s.op == Op::CreateInstance || s.op == Op::Lifecycle) ? req.created_instance_id(arg_buf, index_, s.argument)
-                                                                 : req.working_instance_id(arg_buf, s.argument);
+    arg = (s.op == Op::CreateInstance || s.op == Op::Lifecycle)
+              ? req.created_instance_id(arg_buf, index_, s.argument)
+              : req.working_instance_id(arg_buf, s.argument);
   } else if (kind == RequestKind::WalRead) {
     arg = format_u64(arg_buf.data(), s.argument);
   }
@@ -422,15 +438,16 @@ bool Connection::on_response(std::string_view payload, Clock::time_point now) {
   const InFlight head = ring_[ring_head_];
   char id_buf[24];
   if (!sum.has_id || sum.id != format_u64(id_buf, head.id)) {
-    fail(kErrProtocol, "response id '" + std::string(sum.id) + "' where '" + std::string(format_u64(id_buf, head.id)) +
-                           "' was due");
+    fail(kErrProtocol, "response id '" + std::string(sum.id) + "' where '" +
+                           std::string(format_u64(id_buf, head.id)) + "' was due");
     return false;
   }
   ring_head_ = (ring_head_ + 1) % ring_.size();
   --ring_size_;
 
   if (!sum.ok()) {
-    complete_unit(head.slot, now, sum.error_code.empty() ? std::string_view("UNKNOWN_ERROR") : sum.error_code);
+    complete_unit(head.slot, now,
+                  sum.error_code.empty() ? std::string_view("UNKNOWN_ERROR") : sum.error_code);
     return true;
   }
   Slot& s = slots_[head.slot];
@@ -444,7 +461,8 @@ bool Connection::on_response(std::string_view payload, Clock::time_point now) {
 
 Clock::time_point Connection::scheduled(std::uint64_t k) const {
   const double ns = (phase_ + static_cast<double>(k)) * interval_ns_;
-  return plan_.load_start + std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(std::llround(ns)));
+  return plan_.load_start +
+         std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(std::llround(ns)));
 }
 
 void Connection::issue_due(Clock::time_point now) {
@@ -472,7 +490,10 @@ void Connection::flush() noexcept {
 }
 
 void Connection::maybe_finish() noexcept {
-  if (stopping_ && ring_size_ == 0 && !done_) shutdown();
+  if (stopping_ && ring_size_ == 0 && !done_) {
+    stats_.last_end = std::max(stats_.last_end, Clock::now());
+    shutdown();
+  }
 }
 
 void Connection::fail(std::string_view code, const std::string& reason) {
@@ -488,6 +509,7 @@ void Connection::fail(std::string_view code, const std::string& reason) {
   }
   ring_size_ = 0;
   stats_.failures.push_back("connection " + std::to_string(index_) + ": " + reason);
+  stats_.last_end = std::max(stats_.last_end, Clock::now());
   stopping_ = true;
   shutdown();
 }
@@ -511,7 +533,8 @@ awaitable<void> Connection::read_loop() {
     auto [ec, n] = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()), kUseTuple);
     if (done_) co_return;
     if (ec) {
-      fail(kErrConnectionLost, ec == asio::error::eof ? "server closed the connection" : "read failed: " + ec.message());
+      fail(kErrConnectionLost,
+           ec == asio::error::eof ? "server closed the connection" : "read failed: " + ec.message());
       co_return;
     }
     decoder_.commit(n);
@@ -559,7 +582,9 @@ awaitable<void> Connection::watchdog_loop() {
     co_await watchdog_.async_wait(kUseTuple);
     if (done_) co_return;
     if (ring_size_ > 0 && Clock::now() - ring_[ring_head_].sent > timeout_) {
-      fail(kErrTimeout, "no response within " + std::to_string(plan_.options->timeout_s) + " s");
+      char reason[64];
+      std::snprintf(reason, sizeof reason, "no response within %g s", plan_.options->timeout_s);
+      fail(kErrTimeout, reason);
       co_return;
     }
     if (plan_.stop.load(std::memory_order_relaxed)) {

@@ -80,6 +80,7 @@ struct WorkerStats {
   std::array<std::unique_ptr<OpResult>, kOpCount> ops;  // allocated for the ops in the mix
   std::map<std::string, std::uint64_t, std::less<>> errors_by_code;
   Clock::time_point last_completion{};  // of a measured unit
+  Clock::time_point last_end{};         // when the last of this thread's connections stopped
   std::vector<std::string> failures;    // connections that died, with the reason
 
   void add_error(std::string_view code);

@@ -43,7 +43,8 @@ void LatencyHistogram::record_n(std::uint64_t v, std::uint64_t n) noexcept {
 
 void LatencyHistogram::merge(const LatencyHistogram& other) noexcept {
   if (other.count_ == 0) return;
-  for (std::size_t i = 0; i < kBucketCount; ++i) counts_[i] += other.counts_[i];
+  for (std::size_t i = 0; i < kBucketCount; ++i)
+    counts_[i] += other.counts_[i];
   count_ += other.count_;
   min_ = std::min(min_, other.min_);
   max_ = std::max(max_, other.max_);

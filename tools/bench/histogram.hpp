@@ -21,13 +21,12 @@ namespace rstmdb::bench {
 
 class LatencyHistogram {
  public:
-  static constexpr unsigned kExactBits = 8;                              // 0..255 exact
-  static constexpr std::uint64_t kExactLimit = 1ull << kExactBits;       // 256
-  static constexpr std::uint64_t kSubBuckets = kExactLimit / 2;          // 128 per octave
-  static constexpr unsigned kMaxExponent = 39;                           // top octave: [2^39, 2^40)
+  static constexpr unsigned kExactBits = 8;                         // 0..255 exact
+  static constexpr std::uint64_t kExactLimit = 1ull << kExactBits;  // 256
+  static constexpr std::uint64_t kSubBuckets = kExactLimit / 2;     // 128 per octave
+  static constexpr unsigned kMaxExponent = 39;                      // top octave: [2^39, 2^40)
   static constexpr std::uint64_t kMaxTrackableUs = (1ull << (kMaxExponent + 1)) - 1;
-  static constexpr std::size_t kBucketCount =
-      kExactLimit + (kMaxExponent + 1 - kExactBits) * kSubBuckets;
+  static constexpr std::size_t kBucketCount = kExactLimit + (kMaxExponent + 1 - kExactBits) * kSubBuckets;
 
   LatencyHistogram();
 

@@ -92,14 +92,16 @@ std::unique_ptr<LocalServer> LocalServer::start(const std::string& binary,
     args.push_back("storage.fsync_policy=" + *fsync_policy);
   }
   std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
+  for (std::string& a : args)
+    argv.push_back(a.data());
   argv.push_back(nullptr);
 
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
@@ -113,8 +115,8 @@ std::unique_ptr<LocalServer> LocalServer::start(const std::string& binary,
     throw BenchError("cannot start " + binary + ": " + std::strerror(rc));
   }
   s->pid_ = pid;
-  std::fprintf(stderr, "rstmdb-bench: started %s (pid %d) on %s, data in %s, fsync_policy %s\n", binary.c_str(),
-               static_cast<int>(pid), bind.c_str(), data_dir.c_str(),
+  std::fprintf(stderr, "rstmdb-bench: started %s (pid %d) on %s, data in %s, fsync_policy %s\n",
+               binary.c_str(), static_cast<int>(pid), bind.c_str(), data_dir.c_str(),
                fsync_policy ? fsync_policy->c_str() : "(server default)");
 
   const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
@@ -124,7 +126,8 @@ std::unique_ptr<LocalServer> LocalServer::start(const std::string& binary,
       s->pid_ = -1;
       const std::string tail = s->log_tail();
       s->stop();
-      throw BenchError(binary + " exited during startup (" + describe_status(status) + "); its log:\n" + tail);
+      throw BenchError(binary + " exited during startup (" + describe_status(status) + "); its log:\n" +
+                       tail);
     }
     if (std::chrono::steady_clock::now() > deadline) {
       const std::string tail = s->log_tail();
@@ -154,8 +157,8 @@ bool LocalServer::stop() {
       ::waitpid(pid_, &status, 0);
       clean = false;
     } else if (r == pid_ && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-      std::fprintf(stderr, "rstmdb-bench: local server ended with %s; its log:\n%s", describe_status(status).c_str(),
-                   log_tail().c_str());
+      std::fprintf(stderr, "rstmdb-bench: local server ended with %s; its log:\n%s",
+                   describe_status(status).c_str(), log_tail().c_str());
       clean = false;
     }
     pid_ = -1;
@@ -176,7 +179,8 @@ std::string LocalServer::log_tail() const {
     if (lines.size() > kLogTailLines) lines.erase(lines.begin());
   }
   std::string out;
-  for (const std::string& l : lines) out += "  " + l + "\n";
+  for (const std::string& l : lines)
+    out += "  " + l + "\n";
   return out.empty() ? "  (empty)\n" : out;
 }
 

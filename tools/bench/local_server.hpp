@@ -17,7 +17,8 @@ class LocalServer {
  public:
   // Starts `binary` and waits (up to kStartTimeout) until it accepts connections.
   // Throws BenchError on failure (after cleaning up).
-  static std::unique_ptr<LocalServer> start(const std::string& binary, const std::optional<std::string>& fsync_policy);
+  static std::unique_ptr<LocalServer> start(const std::string& binary,
+                                            const std::optional<std::string>& fsync_policy);
 
   LocalServer(const LocalServer&) = delete;
   LocalServer& operator=(const LocalServer&) = delete;

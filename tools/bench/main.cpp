@@ -24,7 +24,9 @@ constexpr int kExitUsage = 2;
 std::atomic<bool> g_interrupted{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "used from a signal handler");
 
-extern "C" void on_stop_signal(int) { g_interrupted.store(true); }
+extern "C" void on_stop_signal(int) {
+  g_interrupted.store(true);
+}
 
 void install_signal_handlers() {
   struct sigaction sa {};
@@ -39,9 +41,10 @@ std::string headline(const rstmdb::bench::BenchOptions& o, const rstmdb::bench::
   const auto& s = r.server;
   std::string h = "rstmdb-bench " RSTMDB_VERSION ": " + o.server_text + " (" +
                   s.implementation.value_or(s.server_name.value_or("unknown")) + " " +
-                  s.server_version.value_or("?") + "), durability " + r.durability.value_or("not given") + "\n";
-  h += "workload " + o.workload.to_string() + "; " + std::to_string(o.connections) + " connection(s) x pipeline " +
-       std::to_string(o.pipeline);
+                  s.server_version.value_or("?") + "), durability " + r.durability.value_or("not given") +
+                  "\n";
+  h += "workload " + o.workload.to_string() + "; " + std::to_string(o.connections) +
+       " connection(s) x pipeline " + std::to_string(o.pipeline);
   if (o.rate) {
     char rate[64];
     std::snprintf(rate, sizeof rate, ", open loop at %.0f/s", *o.rate);
@@ -112,7 +115,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rstmdb-bench: cannot write the JSON report to %s\n", options.json_path->c_str());
     code = kExitFailure;
   }
-  for (const std::string& f : outcome.failures) std::fprintf(stderr, "rstmdb-bench: %s\n", f.c_str());
+  for (const std::string& f : outcome.failures)
+    std::fprintf(stderr, "rstmdb-bench: %s\n", f.c_str());
   if (!outcome.failures.empty()) code = kExitFailure;
   if (outcome.interrupted) {
     std::fprintf(stderr, "rstmdb-bench: interrupted; the report covers the run up to then\n");

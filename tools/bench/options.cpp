@@ -285,9 +285,11 @@ ParseResult parse_options(std::span<const std::string_view> args, const EnvLooku
     if (const char* t = env("RSTMDB_TOKEN"); t != nullptr && *t != '\0') o.token = std::string(t);
   }
 
-  if (o.requests && parser.duration_given) return UsageError{"-d/--duration and -n/--requests exclude each other"};
+  if (o.requests && parser.duration_given)
+    return UsageError{"-d/--duration and -n/--requests exclude each other"};
   bool needs_working_set = false;
-  for (const MixEntry& e : o.workload.entries()) needs_working_set |= op_uses_working_set(e.op);
+  for (const MixEntry& e : o.workload.entries())
+    needs_working_set |= op_uses_working_set(e.op);
   if (needs_working_set && o.instances == 0) {
     return UsageError{"--instances must be at least 1 for workload '" + o.workload.to_string() + "'"};
   }

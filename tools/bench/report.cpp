@@ -8,7 +8,9 @@
 namespace rstmdb::bench {
 namespace {
 
-double round_to(double v, double unit) { return std::round(v / unit) * unit; }
+double round_to(double v, double unit) {
+  return std::round(v / unit) * unit;
+}
 
 double ops_per_sec(const OpResult& r, double duration_s) {
   return duration_s > 0 ? static_cast<double>(r.count) / duration_s : 0.0;
@@ -43,13 +45,13 @@ void append_row(std::string& out, const OpResult& r, double duration_s) {
   const LatencyHistogram& h = r.latency;
   const auto ms = [](double us) { return us / 1000.0; };
   char line[256];
-  std::snprintf(line, sizeof line, "%-18s %10llu %7llu %11.1f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %9.3f\n",
-                r.op.c_str(), static_cast<unsigned long long>(r.count), static_cast<unsigned long long>(r.errors),
-                ops_per_sec(r, duration_s), ms(static_cast<double>(h.min())), ms(h.mean()),
-                ms(static_cast<double>(h.value_at_quantile(0.50))),
-                ms(static_cast<double>(h.value_at_quantile(0.90))),
-                ms(static_cast<double>(h.value_at_quantile(0.99))),
-                ms(static_cast<double>(h.value_at_quantile(0.999))), ms(static_cast<double>(h.max())));
+  std::snprintf(
+      line, sizeof line, "%-18s %10llu %7llu %11.1f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %9.3f\n",
+      r.op.c_str(), static_cast<unsigned long long>(r.count), static_cast<unsigned long long>(r.errors),
+      ops_per_sec(r, duration_s), ms(static_cast<double>(h.min())), ms(h.mean()),
+      ms(static_cast<double>(h.value_at_quantile(0.50))), ms(static_cast<double>(h.value_at_quantile(0.90))),
+      ms(static_cast<double>(h.value_at_quantile(0.99))), ms(static_cast<double>(h.value_at_quantile(0.999))),
+      ms(static_cast<double>(h.max())));
   out += line;
 }
 
@@ -81,12 +83,14 @@ std::string report_json(const RunReport& report) {
   root["server"] = std::move(server);
 
   boost::json::array ops;
-  for (const OpResult& r : report.ops) ops.push_back(op_json(r, report.duration_s));
+  for (const OpResult& r : report.ops)
+    ops.push_back(op_json(r, report.duration_s));
   root["ops"] = std::move(ops);
   root["total"] = op_json(report.total, report.duration_s);
 
   boost::json::object codes;
-  for (const auto& [code, n] : report.errors_by_code) codes[code] = n;
+  for (const auto& [code, n] : report.errors_by_code)
+    codes[code] = n;
   root["errors_by_code"] = std::move(codes);
   return protocol::to_json(root);
 }
@@ -94,13 +98,15 @@ std::string report_json(const RunReport& report) {
 std::string report_table(const RunReport& report) {
   std::string out;
   char head[256];
-  std::snprintf(head, sizeof head, "%-18s %10s %7s %11s %8s %8s %8s %8s %8s %8s %9s\n", "op", "count", "errors",
-                "ops/s", "min", "mean", "p50", "p90", "p99", "p99.9", "max");
+  std::snprintf(head, sizeof head, "%-18s %10s %7s %11s %8s %8s %8s %8s %8s %8s %9s\n", "op", "count",
+                "errors", "ops/s", "min", "mean", "p50", "p90", "p99", "p99.9", "max");
   out += head;
-  for (const OpResult& r : report.ops) append_row(out, r, report.duration_s);
+  for (const OpResult& r : report.ops)
+    append_row(out, r, report.duration_s);
   append_row(out, report.total, report.duration_s);
   char tail[160];
-  std::snprintf(tail, sizeof tail, "latency in ms over successful requests; measured %.3f s\n", report.duration_s);
+  std::snprintf(tail, sizeof tail, "latency in ms over successful requests; measured %.3f s\n",
+                report.duration_s);
   out += tail;
   if (report.errors_by_code.empty()) {
     out += "errors: none\n";

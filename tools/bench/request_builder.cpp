@@ -12,7 +12,8 @@ constexpr std::string_view kHead = R"({"type":"request","id":")";
 // Alphanumeric filler: JSON-safe, and not one repeated byte, so storage compression does
 // not make the payload unrealistically cheap.
 std::string payload_text(std::uint32_t bytes) {
-  static constexpr std::string_view kAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  static constexpr std::string_view kAlphabet =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   std::string s(bytes, 'x');
   std::uint64_t x = 0x9E3779B97F4A7C15ull;
   for (char& c : s) {
@@ -41,7 +42,8 @@ std::string_view format_u64(char* buf, std::uint64_t v) noexcept {
   return {buf, static_cast<std::size_t>(res.ptr - buf)};
 }
 
-RequestBuilder::RequestBuilder(std::string machine, std::uint32_t payload_bytes) : machine_(std::move(machine)) {
+RequestBuilder::RequestBuilder(std::string machine, std::uint32_t payload_bytes)
+    : machine_(std::move(machine)) {
   const std::string m = R"("machine":")" + machine_ + '"';
   const std::string version = R"("version":)" + std::to_string(kMachineVersion);
   const std::string limit = R"("limit":)" + std::to_string(kListPageSize);
@@ -66,11 +68,12 @@ RequestBuilder::RequestBuilder(std::string machine, std::uint32_t payload_bytes)
   instance_op(RequestKind::SnapshotInstance, "SNAPSHOT_INSTANCE", "");
   instance_op(RequestKind::DeleteInstance, "DELETE_INSTANCE", "");
   instance_op(RequestKind::ApplyEvent, "APPLY_EVENT",
-              R"(,"event":")" + std::string(kCycleEvent) + R"(","payload":{"data":")" + payload_text(payload_bytes) +
-                  "\"}");
+              R"(,"event":")" + std::string(kCycleEvent) + R"(","payload":{"data":")" +
+                  payload_text(payload_bytes) + "\"}");
 }
 
-void RequestBuilder::append(std::string& out, RequestKind kind, std::string_view id, std::string_view arg) const {
+void RequestBuilder::append(std::string& out, RequestKind kind, std::string_view id,
+                            std::string_view arg) const {
   const auto k = static_cast<std::size_t>(kind);
   out += kHead;
   out += id;
@@ -115,14 +118,16 @@ std::string RequestBuilder::machine_definition() {
       transitions += ',';
     }
     states += '"' + from + '"';
-    transitions += R"({"from":")" + from + R"(","event":")" + std::string(kCycleEvent) + R"(","to":")" + to + "\"}";
+    transitions +=
+        R"({"from":")" + from + R"(","event":")" + std::string(kCycleEvent) + R"(","to":")" + to + "\"}";
   }
   return R"({"states":[)" + states + R"(],"initial":"s0","transitions":[)" + transitions + "]}";
 }
 
 std::string RequestBuilder::put_machine(std::string_view id) const {
-  const std::string params = R"({"machine":")" + machine_ + R"(","version":)" + std::to_string(kMachineVersion) +
-                             R"(,"definition":)" + machine_definition() + '}';
+  const std::string params = R"({"machine":")" + machine_ + R"(","version":)" +
+                             std::to_string(kMachineVersion) + R"(,"definition":)" + machine_definition() +
+                             '}';
   std::string out;
   append_request(out, id, "PUT_MACHINE", params);
   return out;

@@ -8,13 +8,13 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <unistd.h>
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <future>
 #include <random>
 #include <thread>
-#include <unistd.h>
 
 namespace rstmdb::bench {
 
@@ -29,7 +29,8 @@ constexpr auto kPollInterval = std::chrono::milliseconds(100);
 class WorkerPool {
  public:
   explicit WorkerPool(unsigned n) {
-    for (unsigned i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>());
+    for (unsigned i = 0; i < n; ++i)
+      workers_.push_back(std::make_unique<Worker>());
     for (auto& w : workers_) {
       w->thread = std::thread([io = &w->io] {
         while (true) {
@@ -49,7 +50,8 @@ class WorkerPool {
 
   // Lets each io_context run out of work, then joins its thread.
   void join() {
-    for (auto& w : workers_) w->guard.reset();
+    for (auto& w : workers_)
+      w->guard.reset();
     for (auto& w : workers_) {
       if (w->thread.joinable()) w->thread.join();
     }
@@ -77,7 +79,8 @@ class Teardown {
   Teardown(const Teardown&) = delete;
   Teardown& operator=(const Teardown&) = delete;
   ~Teardown() {
-    for (auto& c : conns_) asio::post(c->io(), [p = c.get()] { p->shutdown(); });
+    for (auto& c : conns_)
+      asio::post(c->io(), [p = c.get()] { p->shutdown(); });
     pool_.join();
   }
 
@@ -98,7 +101,9 @@ Clock::duration seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
 }
 
-double to_seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double to_seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 std::string iso8601_utc(std::chrono::system_clock::time_point t) {
   const std::time_t tt = std::chrono::system_clock::to_time_t(t);
@@ -206,7 +211,8 @@ RunOutcome run_benchmark(const BenchOptions& o, const std::atomic<bool>& interru
     Connection& c = *conns.back();
     pending.push_back(asio::co_spawn(c.io(), c.setup(i, o.connections, plan.working_set), asio::use_future));
   }
-  for (auto& f : pending) wait_for(f, interrupted);
+  for (auto& f : pending)
+    wait_for(f, interrupted);
   if (needs_machine) {
     std::fprintf(stderr, "rstmdb-bench: machine %s v%u, %llu instances created in %.2f s\n", machine.c_str(),
                  kMachineVersion, static_cast<unsigned long long>(plan.working_set),
@@ -226,7 +232,8 @@ RunOutcome run_benchmark(const BenchOptions& o, const std::atomic<bool>& interru
   plan.measure_end = plan.counted ? Clock::time_point::max() : plan.measure_begin + seconds(o.duration_s);
   char stop_condition[64];
   if (o.requests) {
-    std::snprintf(stop_condition, sizeof stop_condition, "%llu units", static_cast<unsigned long long>(*o.requests));
+    std::snprintf(stop_condition, sizeof stop_condition, "%llu units",
+                  static_cast<unsigned long long>(*o.requests));
   } else {
     std::snprintf(stop_condition, sizeof stop_condition, "%g s", o.duration_s);
   }
@@ -260,21 +267,27 @@ RunOutcome run_benchmark(const BenchOptions& o, const std::atomic<bool>& interru
   report.server = std::move(server);
   report.total.op = "total";
   Clock::time_point last_completion{};
+  Clock::time_point last_end{};
   for (std::size_t t = 0; t < pool.size(); ++t) {
     WorkerStats& ws = pool.stats(t);
     last_completion = std::max(last_completion, ws.last_completion);
-    for (const auto& [code, n] : ws.errors_by_code) report.errors_by_code[code] += n;
+    last_end = std::max(last_end, ws.last_end);
+    for (const auto& [code, n] : ws.errors_by_code)
+      report.errors_by_code[code] += n;
     out.failures.insert(out.failures.end(), ws.failures.begin(), ws.failures.end());
   }
   for (const MixEntry& e : mix.entries()) {
     OpResult merged;
     merged.op = std::string(op_name(e.op));
-    for (std::size_t t = 0; t < pool.size(); ++t) merged.merge(*pool.stats(t).ops[static_cast<std::size_t>(e.op)]);
+    for (std::size_t t = 0; t < pool.size(); ++t)
+      merged.merge(*pool.stats(t).ops[static_cast<std::size_t>(e.op)]);
     report.total.merge(merged);
     report.ops.push_back(std::move(merged));
   }
+  // The window ends at the end of the plan, or earlier if the run was interrupted or every
+  // connection was lost before it.
   Clock::time_point window_end = plan.counted ? last_completion : plan.measure_end;
-  window_end = std::min(window_end, stopped_at);
+  window_end = std::min({window_end, stopped_at, last_end});
   report.duration_s = window_end > plan.measure_begin ? to_seconds(window_end - plan.measure_begin) : 0.0;
   return out;
 }

@@ -7,14 +7,26 @@ namespace rstmdb::bench {
 namespace {
 
 constexpr std::array<std::string_view, kOpCount> kOpNames = {
-    "apply_event", "get_instance", "create_instance", "list_instances", "snapshot_instance", "get_machine",
-    "list_machines", "ping", "info", "wal_read", "wal_stats", "lifecycle",
+    "apply_event",
+    "get_instance",
+    "create_instance",
+    "list_instances",
+    "snapshot_instance",
+    "get_machine",
+    "list_machines",
+    "ping",
+    "info",
+    "wal_read",
+    "wal_stats",
+    "lifecycle",
 };
 
 std::string_view trim(std::string_view s) noexcept {
   const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_space(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back()))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -30,7 +42,9 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 
 }  // namespace
 
-std::string_view op_name(Op op) noexcept { return kOpNames[static_cast<std::size_t>(op)]; }
+std::string_view op_name(Op op) noexcept {
+  return kOpNames[static_cast<std::size_t>(op)];
+}
 
 std::optional<Op> op_from_name(std::string_view name) noexcept {
   for (std::size_t i = 0; i < kOpCount; ++i) {
@@ -103,8 +117,7 @@ bool WorkloadMix::contains(Op op) const noexcept {
 Op WorkloadMix::pick(std::uint64_t random) const noexcept {
   if (entries_.size() == 1) return entries_.front().op;
   // Multiply-shift maps [0, 2^64) onto [0, total) without a division.
-  const auto point =
-      static_cast<std::uint64_t>((static_cast<unsigned __int128>(random) * total_) >> 64);
+  const auto point = static_cast<std::uint64_t>((static_cast<unsigned __int128>(random) * total_) >> 64);
   const auto it = std::upper_bound(cumulative_.begin(), cumulative_.end(), point);
   return entries_[static_cast<std::size_t>(it - cumulative_.begin())].op;
 }

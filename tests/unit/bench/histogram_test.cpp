@@ -25,13 +25,15 @@ constexpr double kQuantiles[] = {0.0, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.
 
 void check_accuracy(std::vector<std::uint64_t> samples) {
   LatencyHistogram h;
-  for (std::uint64_t v : samples) h.record(v);
+  for (std::uint64_t v : samples)
+    h.record(v);
   std::sort(samples.begin(), samples.end());
   REQUIRE(h.count() == samples.size());
   CHECK(h.min() == samples.front());
   CHECK(h.max() == samples.back());
   long double sum = 0;
-  for (std::uint64_t v : samples) sum += static_cast<long double>(v);
+  for (std::uint64_t v : samples)
+    sum += static_cast<long double>(v);
   CHECK(h.mean() == Approx(static_cast<double>(sum / samples.size())).epsilon(1e-12));
   for (double q : kQuantiles) {
     const auto exact = static_cast<double>(exact_quantile(samples, q));
@@ -73,7 +75,8 @@ TEST_CASE("histogram empty and single values", "[histogram]") {
 
   h.record(123456);
   CHECK(h.count() == 1);
-  for (double q : kQuantiles) CHECK(h.value_at_quantile(q) == 123456);  // clamped to [min, max]
+  for (double q : kQuantiles)
+    CHECK(h.value_at_quantile(q) == 123456);  // clamped to [min, max]
   CHECK(h.mean() == 123456.0);
 
   h.reset();
@@ -84,7 +87,8 @@ TEST_CASE("histogram empty and single values", "[histogram]") {
 
 TEST_CASE("histogram small values are exact", "[histogram]") {
   LatencyHistogram h;
-  for (std::uint64_t v = 1; v <= 100; ++v) h.record(v);
+  for (std::uint64_t v = 1; v <= 100; ++v)
+    h.record(v);
   CHECK(h.value_at_quantile(0.5) == 50);
   CHECK(h.value_at_quantile(0.9) == 90);
   CHECK(h.value_at_quantile(0.99) == 99);
@@ -101,19 +105,22 @@ TEST_CASE("histogram percentiles within 1% on known distributions", "[histogram]
   SECTION("uniform 1 us .. 1 s") {
     std::uniform_int_distribution<std::uint64_t> d(1, 1'000'000);
     std::vector<std::uint64_t> s(kSamples);
-    for (auto& v : s) v = d(rng);
+    for (auto& v : s)
+      v = d(rng);
     check_accuracy(std::move(s));
   }
   SECTION("exponential, mean 2 ms") {
     std::exponential_distribution<double> d(1.0 / 2000.0);
     std::vector<std::uint64_t> s(kSamples);
-    for (auto& v : s) v = static_cast<std::uint64_t>(d(rng));
+    for (auto& v : s)
+      v = static_cast<std::uint64_t>(d(rng));
     check_accuracy(std::move(s));
   }
   SECTION("log-normal with a long tail") {
     std::lognormal_distribution<double> d(std::log(500.0), 1.5);
     std::vector<std::uint64_t> s(kSamples);
-    for (auto& v : s) v = static_cast<std::uint64_t>(d(rng));
+    for (auto& v : s)
+      v = static_cast<std::uint64_t>(d(rng));
     check_accuracy(std::move(s));
   }
   SECTION("bimodal: fast path and slow fsyncs") {
@@ -121,13 +128,15 @@ TEST_CASE("histogram percentiles within 1% on known distributions", "[histogram]
     std::normal_distribution<double> slow(8000, 1500);
     std::bernoulli_distribution pick_slow(0.05);
     std::vector<std::uint64_t> s(kSamples);
-    for (auto& v : s) v = static_cast<std::uint64_t>(std::max(1.0, pick_slow(rng) ? slow(rng) : fast(rng)));
+    for (auto& v : s)
+      v = static_cast<std::uint64_t>(std::max(1.0, pick_slow(rng) ? slow(rng) : fast(rng)));
     check_accuracy(std::move(s));
   }
   SECTION("every magnitude up to hours") {
     std::uniform_real_distribution<double> exponent(0, 33);  // 1 us .. ~2.4 h
     std::vector<std::uint64_t> s(kSamples);
-    for (auto& v : s) v = static_cast<std::uint64_t>(std::exp2(exponent(rng)));
+    for (auto& v : s)
+      v = static_cast<std::uint64_t>(std::exp2(exponent(rng)));
     check_accuracy(std::move(s));
   }
 }
@@ -150,7 +159,8 @@ TEST_CASE("histogram merge equals recording everything in one", "[histogram]") {
   CHECK(merged.min() == all.min());
   CHECK(merged.max() == all.max());
   CHECK(merged.mean() == Approx(all.mean()).epsilon(1e-12));
-  for (double q : kQuantiles) CHECK(merged.value_at_quantile(q) == all.value_at_quantile(q));
+  for (double q : kQuantiles)
+    CHECK(merged.value_at_quantile(q) == all.value_at_quantile(q));
 
   // Merging into an empty histogram copies it.
   LatencyHistogram copy;

@@ -57,10 +57,34 @@ TEST_CASE("options defaults", "[options]") {
 }
 
 TEST_CASE("options long, short, attached and = forms", "[options]") {
-  const BenchOptions o = ok({"-s", "db.example:9000", "--token=secret", "-w", "apply_event=70,get_instance=30",
-                             "-c4", "--pipeline", "16", "-d", "2.5", "--warmup", "0", "--rate=1000", "--instances",
-                             "50", "--payload-bytes", "0", "--durability", "EVERY_N:10", "--json", "-",
-                             "--max-error-rate", "0.01", "--local", "/bin/rstmdbd", "--threads", "2", "--timeout",
+  const BenchOptions o = ok({"-s",
+                             "db.example:9000",
+                             "--token=secret",
+                             "-w",
+                             "apply_event=70,get_instance=30",
+                             "-c4",
+                             "--pipeline",
+                             "16",
+                             "-d",
+                             "2.5",
+                             "--warmup",
+                             "0",
+                             "--rate=1000",
+                             "--instances",
+                             "50",
+                             "--payload-bytes",
+                             "0",
+                             "--durability",
+                             "EVERY_N:10",
+                             "--json",
+                             "-",
+                             "--max-error-rate",
+                             "0.01",
+                             "--local",
+                             "/bin/rstmdbd",
+                             "--threads",
+                             "2",
+                             "--timeout",
                              "5"});
   CHECK(o.server.host == "db.example");
   CHECK(o.server.port == 9000);

@@ -19,7 +19,8 @@ TEST_CASE("report JSON shape", "[report]") {
   op.op = "apply_event";
   op.count = 10;
   op.errors = 1;
-  for (int i = 1; i <= 9; ++i) op.latency.record(static_cast<std::uint64_t>(i) * 100);
+  for (int i = 1; i <= 9; ++i)
+    op.latency.record(static_cast<std::uint64_t>(i) * 100);
   r.ops.push_back(op);
   r.total.op = "total";
   r.total.merge(op);
@@ -40,7 +41,8 @@ TEST_CASE("report JSON shape", "[report]") {
   CHECK(lat.at("p50").as_int64() == 500);
   CHECK(lat.at("max").as_int64() == 900);
   CHECK(lat.at("mean").as_double() == 500.0);
-  for (const char* k : {"p90", "p99", "p999"}) CHECK(lat.contains(k));
+  for (const char* k : {"p90", "p99", "p999"})
+    CHECK(lat.contains(k));
   CHECK(o.at("total").as_object().at("errors").as_int64() == 1);
   CHECK(o.at("errors_by_code").as_object().at("INSTANCE_NOT_FOUND").as_int64() == 1);
   CHECK(r.error_rate() == Approx(0.1));

@@ -49,9 +49,12 @@ TEST_CASE("request builder hot-path requests are valid envelopes", "[request_bui
   CHECK(p.at("limit").as_int64() == kListPageSize);
 
   const std::pair<RequestKind, std::string_view> plain[] = {
-      {RequestKind::Ping, "PING"},         {RequestKind::Info, "INFO"},
-      {RequestKind::WalStats, "WAL_STATS"}, {RequestKind::ListMachines, "LIST_MACHINES"},
-      {RequestKind::GetMachine, "GET_MACHINE"}, {RequestKind::ListInstances, "LIST_INSTANCES"},
+      {RequestKind::Ping, "PING"},
+      {RequestKind::Info, "INFO"},
+      {RequestKind::WalStats, "WAL_STATS"},
+      {RequestKind::ListMachines, "LIST_MACHINES"},
+      {RequestKind::GetMachine, "GET_MACHINE"},
+      {RequestKind::ListInstances, "LIST_INSTANCES"},
   };
   for (const auto& [kind, op] : plain) {
     out.clear();

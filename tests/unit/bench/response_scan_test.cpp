@@ -31,13 +31,15 @@ TEST_CASE("scan ignores key order, whitespace and nested look-alikes", "[respons
   ResponseSummary s;
   // Result comes first and contains keys named like envelope keys.
   REQUIRE(scan_response(
-      " { \"result\" : {\"status\":\"error\",\"id\":\"9\",\"ctx\":{\"s\":\"}{\\\"\",\"a\":[1,{\"b\":null}]}} ,\n"
+      " { \"result\" : {\"status\":\"error\",\"id\":\"9\",\"ctx\":{\"s\":\"}{\\\"\",\"a\":[1,{\"b\":null}]}} "
+      ",\n"
       "   \"status\" : \"ok\", \"id\" : \"7\", \"type\":\"response\" } ",
       s));
   CHECK(s.id == "7");
   CHECK(s.ok());
 
-  REQUIRE(scan_response(R"({"error":{"details":{"code":"NOPE"},"code":"CONFLICT"},"status":"error","id":"3"})", s));
+  REQUIRE(scan_response(
+      R"({"error":{"details":{"code":"NOPE"},"code":"CONFLICT"},"status":"error","id":"3"})", s));
   CHECK(s.error_code == "CONFLICT");
   CHECK(s.id == "3");
   CHECK(s.is_response());  // type absent counts as a response

@@ -80,7 +80,8 @@ TEST_CASE("workload mix picks ops in proportion to their weights", "[workload]")
   std::mt19937_64 rng(1);
   std::array<int, kOpCount> seen{};
   constexpr int kDraws = 200'000;
-  for (int i = 0; i < kDraws; ++i) ++seen[static_cast<std::size_t>(m.pick(rng()))];
+  for (int i = 0; i < kDraws; ++i)
+    ++seen[static_cast<std::size_t>(m.pick(rng()))];
   CHECK(seen[static_cast<std::size_t>(Op::ApplyEvent)] / double(kDraws) == Approx(0.70).margin(0.01));
   CHECK(seen[static_cast<std::size_t>(Op::GetInstance)] / double(kDraws) == Approx(0.20).margin(0.01));
   CHECK(seen[static_cast<std::size_t>(Op::Ping)] / double(kDraws) == Approx(0.10).margin(0.01));

@@ -97,7 +97,7 @@ TEST_CASE("backup, verify-backup, restore, reload, status", "[config][cli]") {
   CHECK(subcommand_name(Subcommand::VerifyBackup) == "verify-backup");
 }
 
-TEST_CASE("-- ends options", "[config][cli]") {
+TEST_CASE("a double dash ends option parsing", "[config][cli]") {
   const CommandLine cl = parse({"verify-backup", "--", "--weird-name"});
   REQUIRE(cl.ok());
   CHECK(cl.positional == std::vector<std::string>{"--weird-name"});

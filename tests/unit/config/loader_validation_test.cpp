@@ -223,7 +223,7 @@ TEST_CASE("auth.required needs at least one hash", "[config][validation]") {
   CHECK(r.config.auth.required);
 }
 
-TEST_CASE("TLS needs a certificate and key; mTLS needs a CA", "[config][validation]") {
+TEST_CASE("TLS needs a certificate and key, mTLS needs a CA", "[config][validation]") {
   LoadResult r = load_yaml("tls:\n  enabled: true\n");
   CHECK(any_line_has(r.errors,
                      {"tls.cert_path (not set): required when tls.enabled is true (" + at(2, 12) + ")"}));
@@ -346,7 +346,7 @@ TEST_CASE("strings must not be empty", "[config][validation]") {
   CHECK(any_line_has(r.errors, {"auth.secrets_file (", "must not be empty"}));
 }
 
-TEST_CASE("sections must be mappings; keys must be scalars", "[config][validation]") {
+TEST_CASE("sections must be mappings, keys must be scalars", "[config][validation]") {
   const LoadResult r = load_yaml("network: 5\nstorage: [a]\nlogging:\n  ? [a]\n  : b\n");
   CHECK(any_line_has(r.errors, {"network (" + at(1, 10) + "): must be a mapping, got a scalar"}));
   CHECK(any_line_has(r.errors, {"storage (", "must be a mapping, got a sequence"}));

@@ -7,7 +7,7 @@
 using namespace rstmdb::config;
 using namespace rstmdb::config::test;
 
-TEST_CASE("--print shows every key with value and source", "[config][render]") {
+TEST_CASE("check-config --print shows every key with value and source", "[config][render]") {
   LoadOptions options;
   options.env = {{"RSTMDB_MAX_CONNECTIONS", "77"}, {"RSTMDB_AUTH_TOKEN_HASH", kHashA + "," + kHashB}};
   options.flags = {{"storage.fsync_policy", "every_ms:20"}, {"logging.level", "debug", "--log-level"}};
@@ -34,7 +34,7 @@ TEST_CASE("--print shows every key with value and source", "[config][render]") {
   CHECK(text.find("\"./data/admin.sock\"") != std::string::npos);
 }
 
-TEST_CASE("--print output loads back to the same configuration", "[config][render]") {
+TEST_CASE("check-config --print output loads back to the same configuration", "[config][render]") {
   LoadOptions options;
   options.env = {
       {"RSTMDB_IDLE_TIMEOUT", "5"}, {"RSTMDB_FSYNC_POLICY", "every_n:9"}, {"RSTMDB_ACCESS_LOG", "all"}};

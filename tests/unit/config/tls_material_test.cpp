@@ -118,7 +118,7 @@ TEST_CASE("a certificate close to expiry warns", "[config][tls]") {
   CHECK(any_line_has(r.warnings, {"tls.cert_path (env RSTMDB_TLS_CERT): certificate", "expire"}));
 }
 
-TEST_CASE("mTLS with a CA loads; a bad CA is an error", "[config][tls]") {
+TEST_CASE("mTLS with a CA loads, a bad CA is an error", "[config][tls]") {
   TlsFiles f;
   LoadResult r = load_yaml("tls:\n  enabled: true\n  cert_file: " + f.cert + "\n  key_file: " + f.key +
                            "\n  require_client_cert: true\n  ca_file: " + f.ca + "\n");
