@@ -240,6 +240,15 @@ class Engine::Impl {
     std::function<Result(View&)> run;
     ResultCallback done;
     bool exclusive = false;  // runs alone in its own group (FLUSH_ALL)
+    // Call `done` on the sequencer thread, not through the completion executor: for the
+    // engine's own jobs, whose waiter must not depend on the server's threads still running.
+    bool internal = false;
+  };
+
+  struct PendingReply {
+    ResultCallback done;
+    Result result;
+    bool internal = false;
   };
 
   void submit(Job job);
@@ -305,8 +314,8 @@ class Engine::Impl {
 
  private:
   void sequencer_loop();
-  void run_job(View& group, Job& job, std::vector<std::pair<ResultCallback, Result>>& replies);
-  void commit(View& group, std::vector<std::pair<ResultCallback, Result>>& replies);
+  void run_job(View& group, Job& job, std::vector<PendingReply>& replies);
+  void commit(View& group, std::vector<PendingReply>& replies);
   void maybe_sync_after_write(std::uint64_t entries);
   void maintenance_loop();
 
@@ -531,7 +540,7 @@ std::optional<IdempotencyValue> Engine::Impl::committed_idempotency(const std::s
 
 void Engine::Impl::sequencer_loop() {
   std::vector<Job> jobs;
-  std::vector<std::pair<ResultCallback, Result>> replies;
+  std::vector<PendingReply> replies;
   for (;;) {
     jobs.clear();
     bool stop = false;
@@ -580,7 +589,7 @@ void Engine::Impl::sequencer_loop() {
   }
 }
 
-void Engine::Impl::run_job(View& group, Job& job, std::vector<std::pair<ResultCallback, Result>>& replies) {
+void Engine::Impl::run_job(View& group, Job& job, std::vector<PendingReply>& replies) {
   View view(*this, &group, group.next_offset(), group.now());
   Result result;
   try {
@@ -593,10 +602,10 @@ void Engine::Impl::run_job(View& group, Job& job, std::vector<std::pair<ResultCa
     result = Error{ErrorCode::InternalError, std::string("internal error: ") + e.what(), {}};
   }
   if (!std::holds_alternative<Error>(result)) view.merge_into_parent();
-  replies.emplace_back(std::move(job.done), std::move(result));
+  replies.push_back(PendingReply{std::move(job.done), std::move(result), job.internal});
 }
 
-void Engine::Impl::commit(View& group, std::vector<std::pair<ResultCallback, Result>>& replies) {
+void Engine::Impl::commit(View& group, std::vector<PendingReply>& replies) {
   std::optional<storage::StorageError> failure;
   if (!group.empty()) {
     storage::Batch batch = store_.new_batch();
@@ -679,16 +688,21 @@ void Engine::Impl::commit(View& group, std::vector<std::pair<ResultCallback, Res
   }
 
   if (failure) {
-    for (auto& reply : replies) reply.second = storage_failure(*failure);
+    for (auto& reply : replies) reply.result = storage_failure(*failure);
   }
-  if (completion_executor_ && !replies.empty()) {
-    completion_executor_([batch = std::move(replies)]() mutable {
-      for (auto& [done, result] : batch) done(std::move(result));
+  std::vector<PendingReply> deferred;
+  for (auto& reply : replies) {
+    if (reply.internal || !completion_executor_) {
+      reply.done(std::move(reply.result));
+    } else {
+      deferred.push_back(std::move(reply));
+    }
+  }
+  replies.clear();
+  if (!deferred.empty()) {
+    completion_executor_([batch = std::move(deferred)]() mutable {
+      for (auto& reply : batch) reply.done(std::move(reply.result));
     });
-    replies = {};
-  } else {
-    for (auto& [done, result] : replies) done(std::move(result));
-    replies.clear();
   }
   if (!failure && !group.events_.empty() && event_hook_) event_hook_(group.events_);
 }
@@ -1377,7 +1391,7 @@ Result Engine::Impl::wal_stats() const {
 Result Engine::Impl::sequenced(std::function<Result(View&)> fn, bool exclusive) {
   std::promise<Result> promise;
   auto future = promise.get_future();
-  submit(Job{std::move(fn), [&promise](Result r) { promise.set_value(std::move(r)); }, exclusive});
+  submit(Job{std::move(fn), [&promise](Result r) { promise.set_value(std::move(r)); }, exclusive, true});
   return future.get();
 }
 

@@ -69,7 +69,7 @@ rstmdb::server::LogFormat log_format_of(const Config& config) {
   return config.logging.format == "json" ? rstmdb::server::LogFormat::Json : rstmdb::server::LogFormat::Text;
 }
 
-int serve(const rstmdb::config::LoadResult& loaded) {
+int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::time_point process_started) {
   const Config& config = loaded.config;
   ::umask(0077);
   rstmdb::server::init_logging(log_format_of(config), config.logging.level);
@@ -111,7 +111,7 @@ int serve(const rstmdb::config::LoadResult& loaded) {
                              .count();
     log->info("storage: opened {} in {} ms; latest offset {}", config.storage.data_dir, open_ms,
               engine.latest_offset());
-    rstmdb::server::Server server(config, engine);
+    rstmdb::server::Server server(config, engine, process_started);
     rc = server.run();  // also shuts the engine down: queued writes complete and are synced
   }
   opened.store.reset();
@@ -122,6 +122,7 @@ int serve(const rstmdb::config::LoadResult& loaded) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto process_started = std::chrono::steady_clock::now();
   std::signal(SIGPIPE, SIG_IGN);
   const auto cli = rstmdb::config::parse_command_line(argc, argv);
   if (!cli.ok()) {
@@ -159,7 +160,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   try {
-    return serve(loaded);
+    return serve(loaded, process_started);
   } catch (const std::exception& e) {
     std::cerr << "rstmdbd: fatal: " << e.what() << "\n";
     return rstmdb::server::kExitRuntimeError;

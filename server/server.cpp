@@ -63,12 +63,12 @@ bool split_host_port(std::string_view addr, std::string& host, std::string& port
   return !host.empty() && !port.empty();
 }
 
-Server::Server(config::Config config, engine::Engine& engine)
+Server::Server(config::Config config, engine::Engine& engine, std::chrono::steady_clock::time_point process_started)
     : config_(std::move(config)),
       engine_(engine),
       tokens_(config_.auth.token_hashes, config_.auth.token_labels),
       blocking_pool_(kBlockingThreads),
-      started_at_(std::chrono::steady_clock::now()),
+      started_at_(process_started),
       io_threads_(config_.network.io_threads != 0
                       ? config_.network.io_threads
                       : std::clamp(std::thread::hardware_concurrency(), 1u, kMaxIoThreads)),

@@ -30,8 +30,10 @@ inline constexpr int kExitCannotBind = 69;
 
 class Server final : public ConnectionRegistry {
  public:
-  // `engine` serves the data operations and must outlive the server.
-  Server(config::Config config, engine::Engine& engine);
+  // `engine` serves the data operations and must outlive the server. `process_started` is
+  // when main() began, for the "ready in N ms" line.
+  Server(config::Config config, engine::Engine& engine,
+         std::chrono::steady_clock::time_point process_started = std::chrono::steady_clock::now());
   ~Server() override;
 
   // Binds, serves until a shutdown signal, drains and returns the process exit code.

@@ -8,8 +8,11 @@
 namespace rstmdb::bench {
 namespace {
 
-double round_to(double v, double unit) {
-  return std::round(v / unit) * unit;
+// Rounds to `decimals` places. Dividing by a power of ten (not multiplying by 0.1) yields the
+// double nearest the decimal, so the JSON shows 32819.2 rather than 32819.200000000004.
+double round_to(double v, int decimals) {
+  const double scale = std::pow(10.0, decimals);
+  return std::round(v * scale) / scale;
 }
 
 double ops_per_sec(const OpResult& r, double duration_s) {
@@ -25,7 +28,7 @@ boost::json::object op_json(const OpResult& r, double duration_s) {
   const LatencyHistogram& h = r.latency;
   boost::json::object lat;
   lat["min"] = h.min();
-  lat["mean"] = round_to(h.mean(), 0.1);
+  lat["mean"] = round_to(h.mean(), 1);
   lat["p50"] = h.value_at_quantile(0.50);
   lat["p90"] = h.value_at_quantile(0.90);
   lat["p99"] = h.value_at_quantile(0.99);
@@ -36,7 +39,7 @@ boost::json::object op_json(const OpResult& r, double duration_s) {
   o["op"] = r.op;
   o["count"] = r.count;
   o["errors"] = r.errors;
-  o["ops_per_sec"] = round_to(ops_per_sec(r, duration_s), 0.1);
+  o["ops_per_sec"] = round_to(ops_per_sec(r, duration_s), 1);
   o["latency_us"] = std::move(lat);
   return o;
 }
@@ -72,7 +75,7 @@ std::string report_json(const RunReport& report) {
   root["tool"] = "rstmdb-bench";
   root["version"] = RSTMDB_VERSION;
   root["started_at"] = report.started_at;
-  root["duration_s"] = round_to(report.duration_s, 0.001);
+  root["duration_s"] = round_to(report.duration_s, 3);
   root["durability"] = optional_string(report.durability);
   root["config"] = report.config;
 
