@@ -13,7 +13,7 @@ namespace rstmdb::config {
 struct FsyncPolicy {
   enum class Kind { EveryWrite, EveryN, EveryMs, Never };
   Kind kind = Kind::EveryWrite;
-  std::uint64_t n = 0;  // N for EveryN / EveryMs
+  std::uint64_t n = 0;            // N for EveryN / EveryMs
   std::string to_string() const;  // "every_write", "every_n:N", "every_ms:N", "never"
 };
 
@@ -83,8 +83,8 @@ struct MetricsConfig {
 };
 
 struct LoggingConfig {
-  std::string level = "info";   // trace debug info warn error critical off
-  std::string format = "text";  // text | json ("pretty" is read as text)
+  std::string level = "info";      // trace debug info warn error critical off
+  std::string format = "text";     // text | json ("pretty" is read as text)
   std::string access_log = "off";  // off | writes | all
 };
 

@@ -36,7 +36,8 @@ std::vector<MachineCatalog::Listing> MachineCatalog::list(const std::optional<st
     }
     Listing listing{it->first, {}};
     listing.versions.reserve(it->second.size());
-    for (const auto& [version, _] : it->second) listing.versions.push_back(version);
+    for (const auto& [version, _] : it->second)
+      listing.versions.push_back(version);
     out.push_back(std::move(listing));
   }
   return out;

@@ -59,7 +59,8 @@ struct ApplyEvent {
 // parsing it produced (which fails the element when its turn comes).
 struct BatchElement {
   std::string op;
-  std::variant<PutMachine, GetMachine, CreateInstance, GetInstance, DeleteInstance, ApplyEvent, protocol::Error>
+  std::variant<PutMachine, GetMachine, CreateInstance, GetInstance, DeleteInstance, ApplyEvent,
+               protocol::Error>
       command;
 };
 

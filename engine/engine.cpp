@@ -65,7 +65,8 @@ Error storage_failure(const storage::StorageError& e) {
 }
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -87,9 +88,9 @@ std::string hex8(std::uint32_t v) {
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-           return std::tolower(x) == std::tolower(y);
-         });
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(),
+                    [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
 }
 
 Error instance_not_found(const std::string& id) {
@@ -102,8 +103,8 @@ Error machine_not_found(const std::string& machine, std::uint32_t version) {
   json::object d;
   d["machine"] = machine;
   d["version"] = version;
-  return Error{ErrorCode::MachineNotFound, "machine version not found: " + machine + " v" + std::to_string(version),
-               std::move(d)};
+  return Error{ErrorCode::MachineNotFound,
+               "machine version not found: " + machine + " v" + std::to_string(version), std::move(d)};
 }
 
 void check_entry_size(std::size_t size) {
@@ -148,7 +149,6 @@ struct IdempotencyValue {
 
 }  // namespace
 
-
 // A layer of staged, uncommitted changes over the committed state. The sequencer's group is
 // the root view; each job runs in a child view merged into the group only if it succeeds, so
 // a failed request leaves nothing behind (an atomic BATCH is one more child level).
@@ -161,7 +161,9 @@ class View {
   std::uint64_t next_offset() const noexcept { return next_offset_; }
 
   const Instance* instance(const std::string& id);
-  void put_instance(const std::string& id, Instance inst) { instances_.insert_or_assign(id, std::move(inst)); }
+  void put_instance(const std::string& id, Instance inst) {
+    instances_.insert_or_assign(id, std::move(inst));
+  }
 
   std::optional<std::string> idempotent_result(const std::string& key);
   void put_idempotent_result(const std::string& key, std::string result_json) {
@@ -178,7 +180,8 @@ class View {
   void remove_snapshot(const std::string& id);
 
   std::uint64_t append_entry(std::string entry_json) {
-    mutations_.push_back({Mutation::Kind::Put, Cf::Log, storage::offset_key(next_offset_), std::move(entry_json)});
+    mutations_.push_back(
+        {Mutation::Kind::Put, Cf::Log, storage::offset_key(next_offset_), std::move(entry_json)});
     ++entries_;
     entry_bytes_ += mutations_.back().value.size();
     return next_offset_++;
@@ -362,7 +365,8 @@ std::optional<std::string> View::idempotent_result(const std::string& key) {
 }
 
 void View::erase_idempotency_prefix(const std::string& prefix) {
-  std::erase_if(idempotency_, [&](const auto& entry) { return entry.first.compare(0, prefix.size(), prefix) == 0; });
+  std::erase_if(idempotency_,
+                [&](const auto& entry) { return entry.first.compare(0, prefix.size(), prefix) == 0; });
   erased_prefixes_.push_back(prefix);
 }
 
@@ -376,7 +380,8 @@ MachinePtr View::machine(const std::string& name, std::uint32_t version) {
 std::size_t View::machine_versions(const std::string& name) {
   std::size_t staged = 0;
   for (View* v = this; v != nullptr; v = v->parent_) {
-    for (auto it = v->machines_.lower_bound({name, 0}); it != v->machines_.end() && it->first.first == name; ++it) {
+    for (auto it = v->machines_.lower_bound({name, 0}); it != v->machines_.end() && it->first.first == name;
+         ++it) {
       ++staged;
     }
   }
@@ -405,16 +410,23 @@ void View::remove_snapshot(const std::string& id) {
 
 void View::merge_into_parent() {
   View& p = *parent_;
-  for (auto& [id, inst] : instances_) p.instances_.insert_or_assign(id, std::move(inst));
-  for (auto& prefix : erased_prefixes_) p.erase_idempotency_prefix(prefix);
-  for (auto& [key, value] : idempotency_) p.idempotency_.insert_or_assign(key, std::move(value));
-  for (auto& [key, m] : machines_) p.machines_[key] = std::move(m);
-  for (auto& [id, exists] : snapshots_) p.snapshots_[id] = exists;
+  for (auto& [id, inst] : instances_)
+    p.instances_.insert_or_assign(id, std::move(inst));
+  for (auto& prefix : erased_prefixes_)
+    p.erase_idempotency_prefix(prefix);
+  for (auto& [key, value] : idempotency_)
+    p.idempotency_.insert_or_assign(key, std::move(value));
+  for (auto& [key, m] : machines_)
+    p.machines_[key] = std::move(m);
+  for (auto& [id, exists] : snapshots_)
+    p.snapshots_[id] = exists;
   p.snapshot_delta_ += snapshot_delta_;
-  for (auto& [key, delta] : count_deltas_) p.count_deltas_[key] += delta;
+  for (auto& [key, delta] : count_deltas_)
+    p.count_deltas_[key] += delta;
   p.mutations_.insert(p.mutations_.end(), std::make_move_iterator(mutations_.begin()),
                       std::make_move_iterator(mutations_.end()));
-  p.events_.insert(p.events_.end(), std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
+  p.events_.insert(p.events_.end(), std::make_move_iterator(events_.begin()),
+                   std::make_move_iterator(events_.end()));
   p.after_commit_.insert(p.after_commit_.end(), std::make_move_iterator(after_commit_.begin()),
                          std::make_move_iterator(after_commit_.end()));
   p.next_offset_ = next_offset_;
@@ -432,7 +444,9 @@ std::optional<std::uint64_t> read_meta_u64(const storage::Store& store, std::str
   return storage::decode_u64_value(*value);
 }
 
-std::string u64_be(std::uint64_t v) { return storage::u64_value(v); }
+std::string u64_be(std::uint64_t v) {
+  return storage::u64_value(v);
+}
 
 MachinePtr compile_machine(std::string machine, std::uint32_t version, const storage::MachineRecord& record) {
   json::value definition = json::parse(record.definition_json);
@@ -441,14 +455,15 @@ MachinePtr compile_machine(std::string machine, std::uint32_t version, const sto
     throw std::runtime_error("stored definition of " + machine + " v" + std::to_string(version) +
                              " no longer validates: " + e->message);
   }
-  return std::make_shared<MachineVersion>(MachineVersion{std::move(machine), version,
-                                                         std::get<statemachine::MachineDefinition>(std::move(parsed)),
-                                                         record.definition_json, record.created_at});
+  return std::make_shared<MachineVersion>(MachineVersion{
+      std::move(machine), version, std::get<statemachine::MachineDefinition>(std::move(parsed)),
+      record.definition_json, record.created_at});
 }
 
 }  // namespace
 
-Engine::Impl::Impl(storage::Store& store, EngineOptions options) : store_(store), options_(std::move(options)) {
+Engine::Impl::Impl(storage::Store& store, EngineOptions options)
+    : store_(store), options_(std::move(options)) {
   try {
     latest_offset_ = read_meta_u64(store_, storage::kMetaLatestOffset).value_or(0);
     oldest_offset_ = read_meta_u64(store_, storage::kMetaOldestOffset).value_or(1);
@@ -522,7 +537,8 @@ const Instance* Engine::Impl::committed_instance(const std::string& id) {
   auto bytes = store_.get(Cf::Instances, id);
   if (!bytes) return nullptr;
   auto inst = std::make_shared<Instance>();
-  if (!storage::decode_instance(*bytes, inst->rec)) throw storage::StorageError{"corrupt instance record: " + id};
+  if (!storage::decode_instance(*bytes, inst->rec))
+    throw storage::StorageError{"corrupt instance record: " + id};
   json::value ctx = json::parse(inst->rec.ctx_json);
   inst->ctx = std::move(ctx.as_object());
   const Instance* out = inst.get();
@@ -615,12 +631,19 @@ void Engine::Impl::commit(View& group, std::vector<PendingReply>& replies) {
     }
     for (const auto& m : group.mutations_) {
       switch (m.kind) {
-        case Mutation::Kind::Put: batch.put(m.cf, m.key, m.value); break;
-        case Mutation::Kind::Delete: batch.del(m.cf, m.key); break;
-        case Mutation::Kind::DeleteRange: batch.delete_range(m.cf, m.key, m.value); break;
+        case Mutation::Kind::Put:
+          batch.put(m.cf, m.key, m.value);
+          break;
+        case Mutation::Kind::Delete:
+          batch.del(m.cf, m.key);
+          break;
+        case Mutation::Kind::DeleteRange:
+          batch.delete_range(m.cf, m.key, m.value);
+          break;
       }
     }
-    for (auto& [id, inst] : group.instances_) batch.put(Cf::Instances, id, storage::encode_instance(inst.rec));
+    for (auto& [id, inst] : group.instances_)
+      batch.put(Cf::Instances, id, storage::encode_instance(inst.rec));
     for (const auto& [key, value] : group.idempotency_) {
       if (value) {
         batch.put(Cf::Idempotency, key, storage::encode_idempotency({value->created_at, value->result_json}));
@@ -648,12 +671,13 @@ void Engine::Impl::commit(View& group, std::vector<PendingReply>& replies) {
     const std::uint64_t latest = group.next_offset_ - 1;
     if (group.entries_ > 0) batch.put(Cf::Meta, std::string(storage::kMetaLatestOffset), u64_be(latest));
     if (group.snapshot_delta_ != 0) {
-      const auto snapshots = static_cast<std::uint64_t>(
-          std::max<std::int64_t>(0, static_cast<std::int64_t>(snapshot_count_.load()) + group.snapshot_delta_));
+      const auto snapshots = static_cast<std::uint64_t>(std::max<std::int64_t>(
+          0, static_cast<std::int64_t>(snapshot_count_.load()) + group.snapshot_delta_));
       batch.put(Cf::Meta, std::string(kMetaSnapshotCount), u64_be(snapshots));
     }
 
-    const bool sync = options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryWrite && group.entries_ > 0;
+    const bool sync =
+        options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryWrite && group.entries_ > 0;
     failure = store_.write(batch, sync);
     if (!failure) {
       if (sync) ++fsyncs_;
@@ -671,11 +695,13 @@ void Engine::Impl::commit(View& group, std::vector<PendingReply>& replies) {
           }
         }
       }
-      for (auto& [key, m] : group.machines_) catalog_.insert(std::move(m));
+      for (auto& [key, m] : group.machines_)
+        catalog_.insert(std::move(m));
       if (cache_.size() + group.instances_.size() > kMaxCachedInstances) cache_.clear();
-      for (auto& [id, inst] : group.instances_) cache_[id] = std::make_shared<Instance>(std::move(inst));
-      snapshot_count_ = static_cast<std::uint64_t>(
-          std::max<std::int64_t>(0, static_cast<std::int64_t>(snapshot_count_.load()) + group.snapshot_delta_));
+      for (auto& [id, inst] : group.instances_)
+        cache_[id] = std::make_shared<Instance>(std::move(inst));
+      snapshot_count_ = static_cast<std::uint64_t>(std::max<std::int64_t>(
+          0, static_cast<std::int64_t>(snapshot_count_.load()) + group.snapshot_delta_));
       if (group.entries_ > 0) {
         writes_ += group.entries_;
         bytes_written_ += group.entry_bytes_;
@@ -683,12 +709,14 @@ void Engine::Impl::commit(View& group, std::vector<PendingReply>& replies) {
         latest_offset_.store(latest, std::memory_order_release);
         maybe_sync_after_write(group.entries_);
       }
-      for (auto& fn : group.after_commit_) fn();
+      for (auto& fn : group.after_commit_)
+        fn();
     }
   }
 
   if (failure) {
-    for (auto& reply : replies) reply.result = storage_failure(*failure);
+    for (auto& reply : replies)
+      reply.result = storage_failure(*failure);
   }
   std::vector<PendingReply> deferred;
   for (auto& reply : replies) {
@@ -701,7 +729,8 @@ void Engine::Impl::commit(View& group, std::vector<PendingReply>& replies) {
   replies.clear();
   if (!deferred.empty()) {
     completion_executor_([batch = std::move(deferred)]() mutable {
-      for (auto& reply : batch) reply.done(std::move(reply.result));
+      for (auto& reply : batch)
+        reply.done(std::move(reply.result));
     });
   }
   if (!failure && !group.events_.empty() && event_hook_) event_hook_(group.events_);
@@ -710,9 +739,14 @@ void Engine::Impl::commit(View& group, std::vector<PendingReply>& replies) {
 void Engine::Impl::maybe_sync_after_write(std::uint64_t entries) {
   using Kind = config::FsyncPolicy::Kind;
   switch (options_.fsync_policy.kind) {
-    case Kind::EveryWrite: return;
-    case Kind::Never: unsynced_ = true; return;
-    case Kind::EveryMs: unsynced_ = true; return;
+    case Kind::EveryWrite:
+      return;
+    case Kind::Never:
+      unsynced_ = true;
+      return;
+    case Kind::EveryMs:
+      unsynced_ = true;
+      return;
     case Kind::EveryN:
       writes_since_sync_ += entries;
       unsynced_ = true;
@@ -745,12 +779,24 @@ std::string instance_result(const std::string& id, const storage::InstanceRecord
   std::string out;
   out.reserve(160 + rec.ctx_json.size());
   ObjectWriter w(out);
-  w.string("instance_id", id).string("machine", rec.machine).number("version", rec.version).string("state", rec.state);
+  w.string("instance_id", id)
+      .string("machine", rec.machine)
+      .number("version", rec.version)
+      .string("state", rec.state);
   w.raw("ctx", rec.ctx_json);
   if (rec.last_event_id) w.string("last_event_id", *rec.last_event_id);
   w.number("last_wal_offset", rec.last_wal_offset)
       .signed_number("created_at", rec.created_at)
       .signed_number("updated_at", rec.updated_at);
+  w.finish();
+  return out;
+}
+
+// GET_MACHINE's result: the definition exactly as submitted, and its checksum.
+std::string machine_result(const MachineVersion& m) {
+  std::string out;
+  ObjectWriter w(out);
+  w.raw("definition", m.definition_json).string("checksum", m.definition.checksum());
   w.finish();
   return out;
 }
@@ -765,7 +811,8 @@ Result Engine::Impl::put_machine(View& v, const PutMachine& c) {
   if (c.checksum && !iequals(*c.checksum, checksum)) {
     json::object d;
     d["field"] = "checksum";
-    fail(ErrorCode::BadRequest, "checksum mismatch: computed " + checksum + ", supplied " + *c.checksum, std::move(d));
+    fail(ErrorCode::BadRequest, "checksum mismatch: computed " + checksum + ", supplied " + *c.checksum,
+         std::move(d));
   }
 
   auto result = [&](bool created) {
@@ -794,7 +841,8 @@ Result Engine::Impl::put_machine(View& v, const PutMachine& c) {
       d["limit"] = options_.max_machine_versions;
       d["versions"] = versions;
       fail(ErrorCode::MachineVersionLimitExceeded,
-           "machine version limit exceeded: machine '" + c.machine + "' already has " + std::to_string(versions) +
+           "machine version limit exceeded: machine '" + c.machine + "' already has " +
+               std::to_string(versions) +
                " versions (limit: " + std::to_string(options_.max_machine_versions) + ")",
            std::move(d));
     }
@@ -805,7 +853,9 @@ Result Engine::Impl::put_machine(View& v, const PutMachine& c) {
   entry.reserve(definition_json.size() + 160);
   ObjectWriter w(entry);
   w.string("type", "put_machine").string("machine", c.machine).number("version", c.version);
-  w.string("definition_hash", checksum).raw("definition", definition_json).signed_number("timestamp", v.now());
+  w.string("definition_hash", checksum)
+      .raw("definition", definition_json)
+      .signed_number("timestamp", v.now());
   w.finish();
   check_entry_size(entry.size());
   v.append_entry(std::move(entry));
@@ -885,8 +935,8 @@ Result Engine::Impl::apply_event(View& v, const ApplyEvent& c) {
     json::object d;
     d["expected_state"] = *c.expected_state;
     d["actual_state"] = rec.state;
-    fail(ErrorCode::Conflict, "state conflict: expected '" + *c.expected_state + "', actual '" + rec.state + "'",
-         std::move(d));
+    fail(ErrorCode::Conflict,
+         "state conflict: expected '" + *c.expected_state + "', actual '" + rec.state + "'", std::move(d));
   }
   if (c.expected_wal_offset && *c.expected_wal_offset != rec.last_wal_offset) {
     json::object d;
@@ -930,8 +980,8 @@ Result Engine::Impl::apply_event(View& v, const ApplyEvent& c) {
   if (c.event_id) r.string("event_id", *c.event_id);
   r.finish();
 
-  v.add_event(CommittedEvent{offset, c.instance_id, rec.machine, rec.version, c.event, rec.state, transition.to,
-                             std::move(payload_json), ctx_json});
+  v.add_event(CommittedEvent{offset, c.instance_id, rec.machine, rec.version, c.event, rec.state,
+                             transition.to, std::move(payload_json), ctx_json});
   if (transition.to != rec.state) {
     delete_state_index(v, c.instance_id, rec);
     v.count_delta(rec.machine, rec.state, -1);
@@ -1004,11 +1054,7 @@ Result Engine::Impl::get_instance_in(View& v, const GetInstance& c) {
 Result Engine::Impl::get_machine_in(View& v, const GetMachine& c) {
   MachinePtr m = v.machine(c.machine, c.version);
   if (!m) throw OpFailure{machine_not_found(c.machine, c.version)};
-  std::string out;
-  ObjectWriter w(out);
-  w.raw("definition", m->definition_json).string("checksum", m->definition.checksum());
-  w.finish();
-  return RawJson{std::move(out)};
+  return RawJson{machine_result(*m)};
 }
 
 Result Engine::Impl::run_element(View& v, const BatchElement& e) {
@@ -1053,9 +1099,10 @@ Result Engine::Impl::batch(View& v, const Batch& c) {
         json::object d;
         d["failed_index"] = i;
         d["error"] = protocol::error_to_json(*e);
-        return Error{e->code,
-                     "batch operation " + std::to_string(i) + " (" + c.elements[i].op + ") failed: " + e->message,
-                     std::move(d)};
+        return Error{
+            e->code,
+            "batch operation " + std::to_string(i) + " (" + c.elements[i].op + ") failed: " + e->message,
+            std::move(d)};
       }
       if (i > 0) out += ',';
       append_ok(r);
@@ -1167,18 +1214,15 @@ std::int64_t entry_timestamp(std::string_view entry) {
 Result Engine::Impl::get_instance(const GetInstance& q) const {
   auto bytes = store_.get(Cf::Instances, q.instance_id);
   storage::InstanceRecord rec;
-  if (!bytes || !storage::decode_instance(*bytes, rec) || rec.deleted) return instance_not_found(q.instance_id);
+  if (!bytes || !storage::decode_instance(*bytes, rec) || rec.deleted)
+    return instance_not_found(q.instance_id);
   return RawJson{instance_result(q.instance_id, rec)};
 }
 
 Result Engine::Impl::get_machine(const GetMachine& q) const {
   MachinePtr m = catalog_.find(q.machine, q.version);
   if (!m) return machine_not_found(q.machine, q.version);
-  std::string out;
-  ObjectWriter w(out);
-  w.raw("definition", m->definition_json).string("checksum", m->definition.checksum());
-  w.finish();
-  return RawJson{std::move(out)};
+  return RawJson{machine_result(*m)};
 }
 
 Result Engine::Impl::list_machines(const ListMachines& q) const {
@@ -1225,7 +1269,8 @@ Result Engine::Impl::list_instances(const ListInstances& q) const {
       auto it = counts_.find({*q.machine, *q.state});
       total = it == counts_.end() ? 0 : it->second;
     } else if (q.machine) {
-      for (auto it = counts_.lower_bound({*q.machine, ""}); it != counts_.end() && it->first.first == *q.machine; ++it) {
+      for (auto it = counts_.lower_bound({*q.machine, ""});
+           it != counts_.end() && it->first.first == *q.machine; ++it) {
         total += it->second;
       }
     } else if (q.state) {
@@ -1249,7 +1294,10 @@ Result Engine::Impl::list_instances(const ListInstances& q) const {
     if (taken >= q.limit) return false;
     std::string item;
     ObjectWriter w(item);
-    w.string("id", id).string("machine", rec.machine).number("version", rec.version).string("state", rec.state);
+    w.string("id", id)
+        .string("machine", rec.machine)
+        .number("version", rec.version)
+        .string("state", rec.state);
     w.signed_number("created_at", rec.created_at).signed_number("updated_at", rec.updated_at);
     w.number("last_wal_offset", rec.last_wal_offset);
     w.finish();
@@ -1350,7 +1398,8 @@ Result Engine::Impl::wal_read(const WalRead& q) const {
   if (too_large) {
     json::object d;
     d["offset"] = *too_large;
-    return Error{ErrorCode::BadRequest, "log entry at offset " + std::to_string(*too_large) + " is too large to return",
+    return Error{ErrorCode::BadRequest,
+                 "log entry at offset " + std::to_string(*too_large) + " is too large to return",
                  std::move(d)};
   }
   reads_ += count;
@@ -1462,7 +1511,8 @@ Result Engine::Impl::run_compaction(bool force_snapshot) {
           if (auto snap = store_.get(Cf::Snapshots, id)) {
             json::value doc = json::parse(*snap);
             const auto* offset = doc.as_object().if_contains("wal_offset");
-            if (offset != nullptr && offset->is_number() && offset->to_number<std::uint64_t>() >= inst->rec.last_wal_offset) {
+            if (offset != nullptr && offset->is_number() &&
+                offset->to_number<std::uint64_t>() >= inst->rec.last_wal_offset) {
               continue;
             }
           }
@@ -1545,7 +1595,8 @@ void Engine::Impl::maintenance_loop() {
     const auto& c = options_.compaction;
     try {
       if (c.enabled && now - last_compaction >= std::chrono::seconds(c.min_interval_secs)) {
-        const bool by_events = c.events_threshold > 0 && entries_since_compaction_.load() >= c.events_threshold;
+        const bool by_events =
+            c.events_threshold > 0 && entries_since_compaction_.load() >= c.events_threshold;
         const bool by_size = c.size_threshold_mb > 0 &&
                              store_.cf_files(Cf::Log).total_bytes > c.size_threshold_mb * 1024 * 1024 &&
                              retention_point() > oldest_offset_.load();
@@ -1571,24 +1622,32 @@ void Engine::Impl::maintenance_loop() {
 Engine::Engine(storage::Store& store, EngineOptions options)
     : impl_(std::make_unique<Impl>(store, std::move(options))) {}
 
-Engine::~Engine() { impl_->shutdown(); }
+Engine::~Engine() {
+  impl_->shutdown();
+}
 
-void Engine::shutdown() { impl_->shutdown(); }
+void Engine::shutdown() {
+  impl_->shutdown();
+}
 
 void Engine::put_machine(PutMachine command, ResultCallback done) {
-  impl_->submit({[this, c = std::move(command)](View& v) { return impl_->put_machine(v, c); }, std::move(done)});
+  impl_->submit(
+      {[this, c = std::move(command)](View& v) { return impl_->put_machine(v, c); }, std::move(done)});
 }
 
 void Engine::create_instance(CreateInstance command, ResultCallback done) {
-  impl_->submit({[this, c = std::move(command)](View& v) { return impl_->create_instance(v, c); }, std::move(done)});
+  impl_->submit(
+      {[this, c = std::move(command)](View& v) { return impl_->create_instance(v, c); }, std::move(done)});
 }
 
 void Engine::apply_event(ApplyEvent command, ResultCallback done) {
-  impl_->submit({[this, c = std::move(command)](View& v) { return impl_->apply_event(v, c); }, std::move(done)});
+  impl_->submit(
+      {[this, c = std::move(command)](View& v) { return impl_->apply_event(v, c); }, std::move(done)});
 }
 
 void Engine::delete_instance(DeleteInstance command, ResultCallback done) {
-  impl_->submit({[this, c = std::move(command)](View& v) { return impl_->delete_instance(v, c); }, std::move(done)});
+  impl_->submit(
+      {[this, c = std::move(command)](View& v) { return impl_->delete_instance(v, c); }, std::move(done)});
 }
 
 void Engine::batch(Batch command, ResultCallback done) {
@@ -1604,7 +1663,9 @@ void Engine::flush_all(ResultCallback done) {
   impl_->submit({[this](View& v) { return impl_->flush_all(v); }, std::move(done), true});
 }
 
-void Engine::compact(Compact command, ResultCallback done) { impl_->compact(command, std::move(done)); }
+void Engine::compact(Compact command, ResultCallback done) {
+  impl_->compact(command, std::move(done));
+}
 
 namespace {
 
@@ -1646,14 +1707,22 @@ void Engine::set_event_hook(std::function<void(std::span<const CommittedEvent>)>
   impl_->event_hook_ = std::move(hook);
 }
 
-std::uint64_t Engine::latest_offset() const noexcept { return impl_->latest_offset_.load(std::memory_order_acquire); }
-std::uint64_t Engine::oldest_offset() const noexcept { return impl_->oldest_offset_.load(std::memory_order_acquire); }
-std::uint64_t Engine::instance_count() const { return impl_->live_instances(); }
-std::uint64_t Engine::machine_count() const { return impl_->catalog_.size(); }
+std::uint64_t Engine::latest_offset() const noexcept {
+  return impl_->latest_offset_.load(std::memory_order_acquire);
+}
+std::uint64_t Engine::oldest_offset() const noexcept {
+  return impl_->oldest_offset_.load(std::memory_order_acquire);
+}
+std::uint64_t Engine::instance_count() const {
+  return impl_->live_instances();
+}
+std::uint64_t Engine::machine_count() const {
+  return impl_->catalog_.size();
+}
 
 IoStats Engine::io_stats() const {
-  return IoStats{impl_->bytes_written_.load(), impl_->bytes_read_.load(), impl_->writes_.load(), impl_->reads_.load(),
-                 impl_->fsyncs_.load()};
+  return IoStats{impl_->bytes_written_.load(), impl_->bytes_read_.load(), impl_->writes_.load(),
+                 impl_->reads_.load(), impl_->fsyncs_.load()};
 }
 
 }  // namespace rstmdb::engine

@@ -206,6 +206,25 @@ DecodeResult FrameDecoder::next() {
   return NeedMore{};
 }
 
+DecodeResult FrameDecoder::payload_too_large(std::string_view framing, std::size_t payload_len) {
+  std::string d(framing);
+  d += " payload_len ";
+  append_uint(d, payload_len);
+  d += " exceeds limit ";
+  append_uint(d, max_payload_);
+  return fail(CloseReason::TooLarge, std::move(d));
+}
+
+DecodeResult FrameDecoder::crc_mismatch(std::string_view framing, std::uint32_t expected,
+                                        std::uint32_t actual) {
+  std::string d(framing);
+  d += " CRC32C mismatch: header ";
+  append_hex(d, expected, 8);
+  d += ", payload ";
+  append_hex(d, actual, 8);
+  return fail(CloseReason::CrcMismatch, std::move(d));
+}
+
 DecodeResult FrameDecoder::decode_rcpx() {
   const char* p = buf_.get() + begin_;
   const std::size_t avail = end_ - begin_;
@@ -229,13 +248,7 @@ DecodeResult FrameDecoder::decode_rcpx() {
   }
   const std::size_t header_len = load_u16(p + 8);
   const std::size_t payload_len = load_u32(p + 10);
-  if (payload_len > max_payload_) {
-    std::string d = "RCPX payload_len ";
-    append_uint(d, payload_len);
-    d += " exceeds limit ";
-    append_uint(d, max_payload_);
-    return fail(CloseReason::TooLarge, std::move(d));
-  }
+  if (payload_len > max_payload_) return payload_too_large("RCPX", payload_len);
 
   const std::size_t total = kRcpxHeaderSize + header_len + payload_len;
   if (avail < total) return NeedMore{};
@@ -243,13 +256,7 @@ DecodeResult FrameDecoder::decode_rcpx() {
   if ((flags & kFlagCrcPresent) != 0) {
     const std::uint32_t expected = load_u32(p + 14);
     const std::uint32_t actual = crc32c(payload, payload_len);
-    if (expected != actual) {
-      std::string d = "RCPX CRC32C mismatch: header ";
-      append_hex(d, expected, 8);
-      d += ", payload ";
-      append_hex(d, actual, 8);
-      return fail(CloseReason::CrcMismatch, std::move(d));
-    }
+    if (expected != actual) return crc_mismatch("RCPX", expected, actual);
   }
   begin_ += total;
   return DecodedMessage{Framing::Rcpx, std::string_view(payload, payload_len)};
@@ -266,25 +273,13 @@ DecodeResult FrameDecoder::decode_rcp1() {
   if (avail < kRcp1HeaderSize) return NeedMore{};
 
   const std::size_t payload_len = load_u32(p + 8);
-  if (payload_len > max_payload_) {
-    std::string d = "RCP1 payload_len ";
-    append_uint(d, payload_len);
-    d += " exceeds limit ";
-    append_uint(d, max_payload_);
-    return fail(CloseReason::TooLarge, std::move(d));
-  }
+  if (payload_len > max_payload_) return payload_too_large("RCP1", payload_len);
   const std::size_t total = kRcp1HeaderSize + payload_len;
   if (avail < total) return NeedMore{};
   const char* payload = p + kRcp1HeaderSize;
   const std::uint32_t expected = load_u32(p + 12);
   const std::uint32_t actual = crc32c(payload, payload_len);
-  if (expected != actual) {
-    std::string d = "RCP1 CRC32C mismatch: header ";
-    append_hex(d, expected, 8);
-    d += ", payload ";
-    append_hex(d, actual, 8);
-    return fail(CloseReason::CrcMismatch, std::move(d));
-  }
+  if (expected != actual) return crc_mismatch("RCP1", expected, actual);
   begin_ += total;
   return DecodedMessage{Framing::Rcp1, std::string_view(payload, payload_len)};
 }

@@ -23,6 +23,7 @@
 #include "protocol/frame.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -97,6 +98,8 @@ class FrameDecoder {
 
  private:
   DecodeResult fail(CloseReason reason, std::string detail);
+  DecodeResult payload_too_large(std::string_view framing, std::size_t payload_len);
+  DecodeResult crc_mismatch(std::string_view framing, std::uint32_t expected, std::uint32_t actual);
   DecodeResult decode_rcpx();
   DecodeResult decode_rcp1();
   DecodeResult decode_jsonl();

@@ -44,8 +44,7 @@ std::optional<std::string> TokenVerifier::verify(std::string_view token) const {
     // Hashes are validated to be 64 hex digits at load time; a different length can never
     // match and is compared over the digest length anyway to keep the timing uniform.
     const bool same_length = hashes_[i].size() == digest.size();
-    const bool equal =
-        same_length && CRYPTO_memcmp(hashes_[i].data(), digest.data(), digest.size()) == 0;
+    const bool equal = same_length && CRYPTO_memcmp(hashes_[i].data(), digest.data(), digest.size()) == 0;
     // Branch-free selection: remember the first match without leaving the loop.
     const std::size_t candidate = equal ? i : hashes_.size();
     matched = std::min(matched, candidate);

@@ -30,7 +30,9 @@ Reply to_reply(Result result) {
 
 // A ResultCallback that answers the request; safe to call from the engine's threads.
 engine::ResultCallback answer(Completion done) {
-  return [done = std::make_shared<Completion>(std::move(done))](Result r) mutable { (*done)(to_reply(std::move(r))); };
+  return [done = std::make_shared<Completion>(std::move(done))](Result r) mutable {
+    (*done)(to_reply(std::move(r)));
+  };
 }
 
 std::optional<std::string> idempotency_key(const Params& p) {
@@ -39,7 +41,9 @@ std::optional<std::string> idempotency_key(const Params& p) {
   return key;
 }
 
-std::string instance_id(const Params& p) { return p.required_string("instance_id", "id"); }
+std::string instance_id(const Params& p) {
+  return p.required_string("instance_id", "id");
+}
 
 // --- parsing, shared by the top-level ops and BATCH elements
 
@@ -68,7 +72,9 @@ engine::CreateInstance parse_create_instance(const Params& p) {
   return c;
 }
 
-engine::GetInstance parse_get_instance(const Params& p) { return engine::GetInstance{instance_id(p)}; }
+engine::GetInstance parse_get_instance(const Params& p) {
+  return engine::GetInstance{instance_id(p)};
+}
 
 engine::DeleteInstance parse_delete_instance(const Params& p) {
   return engine::DeleteInstance{instance_id(p), idempotency_key(p)};
@@ -89,17 +95,20 @@ engine::ApplyEvent parse_apply_event(const Params& p) {
 engine::BatchElement parse_batch_element(const json::value& element) {
   engine::BatchElement out;
   try {
-    if (!element.is_object()) throw RequestError(protocol::bad_request("invalid request: batch operation must be an object"));
+    if (!element.is_object())
+      throw RequestError(protocol::bad_request("invalid request: batch operation must be an object"));
     const auto& object = element.get_object();
     const auto* op = object.if_contains("op");
-    if (op == nullptr || !op->is_string()) throw RequestError(protocol::bad_request("invalid request: missing field 'op'"));
+    if (op == nullptr || !op->is_string())
+      throw RequestError(protocol::bad_request("invalid request: missing field 'op'"));
     out.op = std::string(op->get_string());
     static const json::object kEmpty;
     const auto* params_value = object.if_contains("params");
     if (params_value != nullptr && !params_value->is_null() && !params_value->is_object()) {
       throw RequestError(protocol::bad_request("invalid request: params must be an object"));
     }
-    const Params p(params_value != nullptr && params_value->is_object() ? params_value->get_object() : kEmpty);
+    const Params p(params_value != nullptr && params_value->is_object() ? params_value->get_object()
+                                                                        : kEmpty);
     if (out.op == "PUT_MACHINE") {
       out.command = parse_put_machine(p);
     } else if (out.op == "GET_MACHINE") {
@@ -112,11 +121,11 @@ engine::BatchElement parse_batch_element(const json::value& element) {
       out.command = parse_delete_instance(p);
     } else if (out.op == "APPLY_EVENT") {
       out.command = parse_apply_event(p);
-    } else if (out.op == "HELLO" || out.op == "AUTH" || out.op == "PING" || out.op == "BYE" || out.op == "INFO" ||
-               out.op == "LIST_MACHINES" || out.op == "LIST_INSTANCES" || out.op == "BATCH" ||
-               out.op == "SNAPSHOT_INSTANCE" || out.op == "WAL_READ" || out.op == "WAL_STATS" ||
-               out.op == "COMPACT" || out.op == "WATCH_INSTANCE" || out.op == "WATCH_ALL" || out.op == "UNWATCH" ||
-               out.op == "FLUSH_ALL") {
+    } else if (out.op == "HELLO" || out.op == "AUTH" || out.op == "PING" || out.op == "BYE" ||
+               out.op == "INFO" || out.op == "LIST_MACHINES" || out.op == "LIST_INSTANCES" ||
+               out.op == "BATCH" || out.op == "SNAPSHOT_INSTANCE" || out.op == "WAL_READ" ||
+               out.op == "WAL_STATS" || out.op == "COMPACT" || out.op == "WATCH_INSTANCE" ||
+               out.op == "WATCH_ALL" || out.op == "UNWATCH" || out.op == "FLUSH_ALL") {
       throw RequestError(protocol::bad_request("operation " + out.op + " is not allowed in a batch"));
     } else {
       throw RequestError(protocol::bad_request("unknown operation: " + out.op));
@@ -140,12 +149,14 @@ engine::Batch parse_batch(const Params& p) {
   if (!ops->is_array()) throw RequestError(invalid_type("ops", "array"));
   const auto& array = ops->get_array();
   if (array.size() > engine::kMaxBatchOps) {
-    throw RequestError(protocol::bad_request_field("invalid request: batch size " + std::to_string(array.size()) +
-                                                       " exceeds limit " + std::to_string(engine::kMaxBatchOps),
+    throw RequestError(protocol::bad_request_field("invalid request: batch size " +
+                                                       std::to_string(array.size()) + " exceeds limit " +
+                                                       std::to_string(engine::kMaxBatchOps),
                                                    "ops"));
   }
   c.elements.reserve(array.size());
-  for (const auto& element : array) c.elements.push_back(parse_batch_element(element));
+  for (const auto& element : array)
+    c.elements.push_back(parse_batch_element(element));
   return c;
 }
 
@@ -170,13 +181,14 @@ std::uint64_t parse_from_offset(const Params& p) {
 // A handler whose body may throw RequestError while parsing, then hands `done` on.
 template <typename Body>
 Handler handler(Body body) {
-  return [body = std::move(body)](const protocol::Request& request, SessionContext& session, Completion done) {
-    try {
-      body(Params(request.params), session, done);
-    } catch (RequestError& e) {
-      done(Reply::error(std::move(e.error())));
-    }
-  };
+  return
+      [body = std::move(body)](const protocol::Request& request, SessionContext& session, Completion done) {
+        try {
+          body(Params(request.params), session, done);
+        } catch (RequestError& e) {
+          done(Reply::error(std::move(e.error())));
+        }
+      };
 }
 
 }  // namespace
@@ -186,19 +198,23 @@ void register_data_ops(Dispatcher& dispatcher, const Services& services) {
   const OpFlags write{.needs_auth = true, .writes = true, .streaming = false};
   const OpFlags read{.needs_auth = true, .writes = false, .streaming = false};
 
-  dispatcher.set_handler("PUT_MACHINE", write, handler([&eng](const Params& p, SessionContext&, Completion& done) {
+  dispatcher.set_handler("PUT_MACHINE", write,
+                         handler([&eng](const Params& p, SessionContext&, Completion& done) {
                            auto command = parse_put_machine(p);
                            eng.put_machine(std::move(command), answer(std::move(done)));
                          }));
-  dispatcher.set_handler("CREATE_INSTANCE", write, handler([&eng](const Params& p, SessionContext&, Completion& done) {
+  dispatcher.set_handler("CREATE_INSTANCE", write,
+                         handler([&eng](const Params& p, SessionContext&, Completion& done) {
                            auto command = parse_create_instance(p);
                            eng.create_instance(std::move(command), answer(std::move(done)));
                          }));
-  dispatcher.set_handler("APPLY_EVENT", write, handler([&eng](const Params& p, SessionContext&, Completion& done) {
+  dispatcher.set_handler("APPLY_EVENT", write,
+                         handler([&eng](const Params& p, SessionContext&, Completion& done) {
                            auto command = parse_apply_event(p);
                            eng.apply_event(std::move(command), answer(std::move(done)));
                          }));
-  dispatcher.set_handler("DELETE_INSTANCE", write, handler([&eng](const Params& p, SessionContext&, Completion& done) {
+  dispatcher.set_handler("DELETE_INSTANCE", write,
+                         handler([&eng](const Params& p, SessionContext&, Completion& done) {
                            auto command = parse_delete_instance(p);
                            eng.delete_instance(std::move(command), answer(std::move(done)));
                          }));
@@ -211,15 +227,15 @@ void register_data_ops(Dispatcher& dispatcher, const Services& services) {
                            engine::SnapshotInstance command{instance_id(p)};
                            eng.snapshot_instance(std::move(command), answer(std::move(done)));
                          }));
-  dispatcher.set_handler("FLUSH_ALL", write,
-                         handler([&eng, &services](const Params&, SessionContext&, Completion& done) {
-                           if (!services.config->storage.allow_flush_all) {
-                             throw RequestError(protocol::bad_request(
-                                 "invalid request: FLUSH_ALL is disabled. Set storage.allow_flush_all=true in config "
-                                 "to enable."));
-                           }
-                           eng.flush_all(answer(std::move(done)));
-                         }));
+  dispatcher.set_handler(
+      "FLUSH_ALL", write, handler([&eng, &services](const Params&, SessionContext&, Completion& done) {
+        if (!services.config->storage.allow_flush_all) {
+          throw RequestError(protocol::bad_request(
+              "invalid request: FLUSH_ALL is disabled. Set storage.allow_flush_all=true in config "
+              "to enable."));
+        }
+        eng.flush_all(answer(std::move(done)));
+      }));
   // COMPACT runs on the engine's maintenance thread, not through the write FIFO, so it is
   // ordered like a read: after every earlier request of the connection has finished.
   dispatcher.set_handler("COMPACT", read, handler([&eng](const Params& p, SessionContext&, Completion& done) {
@@ -230,18 +246,19 @@ void register_data_ops(Dispatcher& dispatcher, const Services& services) {
 
   // Point reads, served inline on the I/O thread: one RocksDB get (memtable or block cache
   // in the common case) or an in-memory lookup.
-  dispatcher.set_handler("GET_INSTANCE", read, handler([&eng](const Params& p, SessionContext&, Completion& done) {
+  dispatcher.set_handler("GET_INSTANCE", read,
+                         handler([&eng](const Params& p, SessionContext&, Completion& done) {
                            done(to_reply(eng.get_instance(parse_get_instance(p))));
                          }));
-  dispatcher.set_handler("GET_MACHINE", read, handler([&eng](const Params& p, SessionContext&, Completion& done) {
+  dispatcher.set_handler("GET_MACHINE", read,
+                         handler([&eng](const Params& p, SessionContext&, Completion& done) {
                            done(to_reply(eng.get_machine(parse_get_machine(p))));
                          }));
 
   // Scans run on the blocking pool.
   auto blocking = [&services](Completion& done, std::function<Result()> work) {
-    services.run_blocking([done = std::make_shared<Completion>(std::move(done)), work = std::move(work)]() mutable {
-      (*done)(to_reply(work()));
-    });
+    services.run_blocking([done = std::make_shared<Completion>(std::move(done)),
+                           work = std::move(work)]() mutable { (*done)(to_reply(work())); });
   };
   dispatcher.set_handler("LIST_MACHINES", read,
                          handler([&eng, blocking](const Params& p, SessionContext&, Completion& done) {
@@ -259,13 +276,15 @@ void register_data_ops(Dispatcher& dispatcher, const Services& services) {
                            q.offset = p.optional_u32("offset").value_or(0);
                            blocking(done, [&eng, q] { return eng.list_instances(q); });
                          }));
-  dispatcher.set_handler("WAL_READ", read, handler([&eng, blocking](const Params& p, SessionContext&, Completion& done) {
+  dispatcher.set_handler("WAL_READ", read,
+                         handler([&eng, blocking](const Params& p, SessionContext&, Completion& done) {
                            engine::WalRead q;
                            q.from_offset = parse_from_offset(p);
                            q.limit = p.optional_u32("limit").value_or(100);
                            blocking(done, [&eng, q] { return eng.wal_read(q); });
                          }));
-  dispatcher.set_handler("WAL_STATS", read, handler([&eng, blocking](const Params&, SessionContext&, Completion& done) {
+  dispatcher.set_handler("WAL_STATS", read,
+                         handler([&eng, blocking](const Params&, SessionContext&, Completion& done) {
                            blocking(done, [&eng] { return eng.wal_stats(); });
                          }));
 }

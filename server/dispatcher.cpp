@@ -7,11 +7,28 @@ namespace rstmdb::server {
 namespace {
 
 // protocol.md §6.1, in that order.
-constexpr std::array<std::string_view, 22> kKnownOps = {
-    "HELLO",         "AUTH",          "PING",         "BYE",         "INFO",           "PUT_MACHINE",
-    "GET_MACHINE",   "LIST_MACHINES", "CREATE_INSTANCE", "GET_INSTANCE", "LIST_INSTANCES", "DELETE_INSTANCE",
-    "APPLY_EVENT",   "BATCH",         "SNAPSHOT_INSTANCE", "WAL_READ",   "WAL_STATS",      "COMPACT",
-    "WATCH_INSTANCE", "WATCH_ALL",    "UNWATCH",      "FLUSH_ALL"};
+constexpr std::array<std::string_view, 22> kKnownOps = {"HELLO",
+                                                        "AUTH",
+                                                        "PING",
+                                                        "BYE",
+                                                        "INFO",
+                                                        "PUT_MACHINE",
+                                                        "GET_MACHINE",
+                                                        "LIST_MACHINES",
+                                                        "CREATE_INSTANCE",
+                                                        "GET_INSTANCE",
+                                                        "LIST_INSTANCES",
+                                                        "DELETE_INSTANCE",
+                                                        "APPLY_EVENT",
+                                                        "BATCH",
+                                                        "SNAPSHOT_INSTANCE",
+                                                        "WAL_READ",
+                                                        "WAL_STATS",
+                                                        "COMPACT",
+                                                        "WATCH_INSTANCE",
+                                                        "WATCH_ALL",
+                                                        "UNWATCH",
+                                                        "FLUSH_ALL"};
 
 }  // namespace
 

@@ -30,8 +30,8 @@ std::string version_line() {
   if (auto sp = openssl.find(' '); sp != std::string::npos) openssl = openssl.substr(sp + 1);
   if (auto sp = openssl.find(' '); sp != std::string::npos) openssl = openssl.substr(0, sp);
   return std::string("rstmdbd ") + RSTMDB_VERSION + " (rstmdb-cpp; protocol 1; rocksdb " +
-         std::to_string(ROCKSDB_MAJOR) + "." + std::to_string(ROCKSDB_MINOR) + "." + std::to_string(ROCKSDB_PATCH) +
-         "; openssl " + openssl + ")";
+         std::to_string(ROCKSDB_MAJOR) + "." + std::to_string(ROCKSDB_MINOR) + "." +
+         std::to_string(ROCKSDB_PATCH) + "; openssl " + openssl + ")";
 }
 
 // check-config: validation already passed; also verify the data directory could be used
@@ -41,7 +41,8 @@ int check_config(const rstmdb::config::LoadResult& loaded, bool print) {
   const fs::path data_dir = loaded.config.storage.data_dir;
   std::error_code ec;
   fs::path probe = data_dir;
-  while (!probe.empty() && !fs::exists(probe, ec)) probe = probe.parent_path();
+  while (!probe.empty() && !fs::exists(probe, ec))
+    probe = probe.parent_path();
   if (probe.empty()) probe = ".";
   if (::access(probe.c_str(), W_OK) != 0) {
     std::cerr << "rstmdbd: config error: storage.data_dir (" << loaded.sources.at("storage.data_dir")
@@ -56,11 +57,16 @@ int check_config(const rstmdb::config::LoadResult& loaded, bool print) {
 int open_failure_exit_code(rstmdb::storage::OpenFailure failure) {
   using rstmdb::storage::OpenFailure;
   switch (failure) {
-    case OpenFailure::CannotCreate: return 73;
-    case OpenFailure::PermissionDenied: return 77;
-    case OpenFailure::Locked: return 75;
-    case OpenFailure::Incompatible: return 65;
-    case OpenFailure::Io: return 74;
+    case OpenFailure::CannotCreate:
+      return 73;
+    case OpenFailure::PermissionDenied:
+      return 77;
+    case OpenFailure::Locked:
+      return 75;
+    case OpenFailure::Incompatible:
+      return 65;
+    case OpenFailure::Io:
+      return 74;
   }
   return 74;
 }
@@ -75,7 +81,8 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
   rstmdb::server::init_logging(log_format_of(config), config.logging.level);
   auto log = rstmdb::server::get_logger("server");
   log->info("rstmdbd {} starting (rstmdb-cpp, protocol 1, pid {})", RSTMDB_VERSION, ::getpid());
-  for (const auto& warning : loaded.warnings) log->warn("{}", warning);
+  for (const auto& warning : loaded.warnings)
+    log->warn("{}", warning);
   log->info("config: file={} bind={} data_dir={} fsync_policy={}", config.config_file.value_or("(none)"),
             config.network.bind_addr, config.storage.data_dir, config.storage.fsync_policy.to_string());
   if (config.auth.required) {
@@ -106,9 +113,9 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
   int rc = rstmdb::server::kExitOk;
   {
     rstmdb::engine::Engine engine(*opened.store, engine_options);
-    const auto open_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                               open_started)
-                             .count();
+    const auto open_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - open_started)
+            .count();
     log->info("storage: opened {} in {} ms; latest offset {}", config.storage.data_dir, open_ms,
               engine.latest_offset());
     rstmdb::server::Server server(config, engine, process_started);
@@ -145,13 +152,15 @@ int main(int argc, char** argv) {
   options.strict = cli.strict;
   const auto loaded = rstmdb::config::load_config(options);
   if (!loaded.ok()) {
-    for (const auto& error : loaded.errors) std::cerr << error << "\n";
+    for (const auto& error : loaded.errors)
+      std::cerr << error << "\n";
     return kExitConfig;
   }
 
   using rstmdb::config::Subcommand;
   if (cli.subcommand == Subcommand::CheckConfig) {
-    for (const auto& warning : loaded.warnings) std::cerr << warning << "\n";
+    for (const auto& warning : loaded.warnings)
+      std::cerr << warning << "\n";
     return check_config(loaded, cli.print);
   }
   if (cli.subcommand != Subcommand::Serve) {

@@ -23,8 +23,8 @@ protocol::Error invalid_type(std::string_view name, std::string_view expected) {
 }
 
 protocol::Error invalid_value(std::string_view name, std::string_view why) {
-  return field_error("invalid request: invalid value for field '" + std::string(name) + "': " + std::string(why),
-                     name);
+  return field_error(
+      "invalid request: invalid value for field '" + std::string(name) + "': " + std::string(why), name);
 }
 
 const boost::json::value* Params::find(std::string_view key) const {
@@ -91,7 +91,8 @@ std::uint32_t Params::required_u32(std::string_view key) const {
   return *n;
 }
 
-std::optional<boost::json::object> Params::optional_object(std::string_view key, std::string_view alias) const {
+std::optional<boost::json::object> Params::optional_object(std::string_view key,
+                                                           std::string_view alias) const {
   const auto* v = find(key, alias);
   if (v == nullptr) return std::nullopt;
   if (!v->is_object()) throw RequestError(invalid_type(key, "object"));

@@ -38,9 +38,12 @@ std::string endpoint_text(const tcp::endpoint& ep) {
 
 const char* signal_name(int signal_number) {
   switch (signal_number) {
-    case SIGTERM: return "SIGTERM";
-    case SIGINT: return "SIGINT";
-    default: return "signal";
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    default:
+      return "signal";
   }
 }
 
@@ -63,7 +66,8 @@ bool split_host_port(std::string_view addr, std::string& host, std::string& port
   return !host.empty() && !port.empty();
 }
 
-Server::Server(config::Config config, engine::Engine& engine, std::chrono::steady_clock::time_point process_started)
+Server::Server(config::Config config, engine::Engine& engine,
+               std::chrono::steady_clock::time_point process_started)
     : config_(std::move(config)),
       engine_(engine),
       tokens_(config_.auth.token_hashes, config_.auth.token_labels),
@@ -80,7 +84,9 @@ Server::Server(config::Config config, engine::Engine& engine, std::chrono::stead
   services_.tokens = &tokens_;
   services_.engine = &engine;
   engine.set_completion_executor([this](std::function<void()> task) { asio::post(io_, std::move(task)); });
-  services_.run_blocking = [this](std::function<void()> work) { asio::post(blocking_pool_, std::move(work)); };
+  services_.run_blocking = [this](std::function<void()> work) {
+    asio::post(blocking_pool_, std::move(work));
+  };
   register_session_ops(dispatcher_, services_);
   register_data_ops(dispatcher_, services_);
 }
@@ -128,7 +134,8 @@ int Server::run() {
   asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
   asio::co_spawn(io_, signal_loop(), asio::detached);
   const auto ready_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at_).count();
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at_)
+          .count();
   log->info("ready in {} ms", ready_ms);
 
   std::vector<std::thread> threads;
@@ -140,7 +147,8 @@ int Server::run() {
     });
   }
   io_.run();
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   blocking_pool_.join();
   // Every write already handed to the engine completes and is synced; its completion (posted
   // to io_) then runs against the closed sessions, so nothing is left queued.
@@ -149,7 +157,8 @@ int Server::run() {
   io_.poll();
 
   const auto uptime =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count();
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_)
+          .count();
   log->info("Server stopped (uptime {}s)", uptime);
   return kExitOk;
 }
@@ -222,7 +231,8 @@ void Server::begin_shutdown(int signal_number) {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
   });
-  for (auto& s : live) s->drain();
+  for (auto& s : live)
+    s->drain();
   grace_timer_.expires_after(std::chrono::seconds(config_.network.shutdown_grace_secs));
   grace_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
@@ -242,7 +252,8 @@ void Server::force_close_all() {
     // A session whose last reference is already gone will never report; forget it.
     std::erase_if(sessions_, [](auto& entry) { return entry.second.expired(); });
   }
-  for (auto& s : live) s->force_close();
+  for (auto& s : live)
+    s->force_close();
   finish_shutdown_if_idle();
 }
 

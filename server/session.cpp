@@ -74,10 +74,13 @@ Session::~Session() = default;
 void Session::start() {
   auto self = shared_from_this();
   get_logger("server")->debug("connection {} opened peer={}", context_.connection_id, context_.peer);
-  asio::co_spawn(socket_.get_executor(), [self] { return self->read_loop(); }, log_spawn_failure);
-  asio::co_spawn(socket_.get_executor(), [self] { return self->write_loop(); }, log_spawn_failure);
+  asio::co_spawn(
+      socket_.get_executor(), [self] { return self->read_loop(); }, log_spawn_failure);
+  asio::co_spawn(
+      socket_.get_executor(), [self] { return self->write_loop(); }, log_spawn_failure);
   if (limits_.idle_timeout.count() > 0) {
-    asio::co_spawn(socket_.get_executor(), [self] { return self->idle_loop(); }, log_spawn_failure);
+    asio::co_spawn(
+        socket_.get_executor(), [self] { return self->idle_loop(); }, log_spawn_failure);
   }
 }
 
@@ -97,9 +100,10 @@ void Session::force_close() {
 }
 
 void Session::deliver(std::uint64_t slot, Reply reply) {
-  asio::dispatch(socket_.get_executor(), [self = shared_from_this(), slot, reply = std::move(reply)]() mutable {
-    self->complete(slot, std::move(reply));
-  });
+  asio::dispatch(socket_.get_executor(),
+                 [self = shared_from_this(), slot, reply = std::move(reply)]() mutable {
+                   self->complete(slot, std::move(reply));
+                 });
 }
 
 bool Session::reading_paused() const noexcept {
@@ -112,8 +116,9 @@ asio::awaitable<void> Session::read_loop() {
       auto result = decoder_.next();
       if (std::holds_alternative<protocol::NeedMore>(result)) break;
       if (auto* failure = std::get_if<protocol::CloseConnection>(&result)) {
-        get_logger("server")->warn("connection {} peer={} closed: protocol error {}: {}", context_.connection_id,
-                                   context_.peer, protocol::close_reason_name(failure->reason), failure->detail);
+        get_logger("server")->warn("connection {} peer={} closed: protocol error {}: {}",
+                                   context_.connection_id, context_.peer,
+                                   protocol::close_reason_name(failure->reason), failure->detail);
         close("protocol_error");
         co_return;
       }
@@ -130,8 +135,9 @@ asio::awaitable<void> Session::read_loop() {
       break;
     }
     auto buffer = decoder_.prepare(kReadChunkBytes);
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer.data(), buffer.size()),
-                                                    asio::bind_cancellation_slot(read_cancel_.slot(), kUseTuple));
+    auto [ec, n] =
+        co_await socket_.async_read_some(asio::buffer(buffer.data(), buffer.size()),
+                                         asio::bind_cancellation_slot(read_cancel_.slot(), kUseTuple));
     if (ec == asio::error::operation_aborted && draining_ && !closed_) continue;
     if (ec) {
       if (closed_) co_return;
@@ -161,7 +167,7 @@ void Session::on_message(const protocol::DecodedMessage& message) {
   last_message_ = std::chrono::steady_clock::now();
   if (context_.kind == protocol::ConnectionKind::Undetermined) {
     context_.kind = decoder_.kind();
-    context_.event_framing = context_.kind == protocol::ConnectionKind::Jsonl ? protocol::Framing::Jsonl
+    context_.event_framing = context_.kind == protocol::ConnectionKind::Jsonl    ? protocol::Framing::Jsonl
                              : context_.kind == protocol::ConnectionKind::Legacy ? protocol::Framing::Rcp1
                                                                                  : protocol::Framing::Rcpx;
   }
@@ -251,7 +257,8 @@ void Session::complete(std::uint64_t slot_id, Reply reply) {
 
   // AUTH failure accounting lives here because closing is a session matter.
   if (slot->op_name == "AUTH") {
-    if (auto* e = std::get_if<protocol::Error>(&reply.outcome); e && e->code == protocol::ErrorCode::AuthFailed) {
+    if (auto* e = std::get_if<protocol::Error>(&reply.outcome);
+        e && e->code == protocol::ErrorCode::AuthFailed) {
       ++context_.auth_failures;
       if (limits_.max_auth_failures != 0 && context_.auth_failures >= limits_.max_auth_failures) {
         reply.close_connection = true;
@@ -274,7 +281,8 @@ void Session::complete(std::uint64_t slot_id, Reply reply) {
       reply.outcome);
   if (payload.size() > protocol::kMaxPayloadBytes) {
     payload = protocol::encode_error_response(
-        slot->request_id, protocol::bad_request("response too large (" + std::to_string(payload.size()) + " bytes)"));
+        slot->request_id,
+        protocol::bad_request("response too large (" + std::to_string(payload.size()) + " bytes)"));
   }
   protocol::append_frame(slot->bytes, slot->framing, payload);
   slot->close_after = reply.close_connection;
@@ -282,8 +290,8 @@ void Session::complete(std::uint64_t slot_id, Reply reply) {
 
   auto log = get_logger("request");
   if (log->should_log(spdlog::level::debug)) {
-    const auto dur =
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - slot->received);
+    const auto dur = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                           slot->received);
     const auto code = error_code_or_empty(reply);
     log->debug("conn={} peer={} op={} id_bytes={} status={} code={} dur_us={} bytes_in={} bytes_out={}",
                context_.connection_id, context_.peer, slot->op_name, slot->request_id.size(),
@@ -350,8 +358,12 @@ asio::awaitable<void> Session::idle_loop() {
   }
 }
 
-void Session::wake_writer() { writer_wakeup_.cancel(); }
-void Session::wake_reader() { reader_wakeup_.cancel(); }
+void Session::wake_writer() {
+  writer_wakeup_.cancel();
+}
+void Session::wake_reader() {
+  reader_wakeup_.cancel();
+}
 
 void Session::close(std::string_view reason) {
   if (closed_) return;

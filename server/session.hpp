@@ -79,7 +79,7 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
     std::string op_name;
     std::size_t bytes_in = 0;
     std::chrono::steady_clock::time_point received;
-    std::string bytes;  // the framed response, once ready
+    std::string bytes;                        // the framed response, once ready
     std::unique_ptr<PendingRequest> pending;  // set until the request is started
   };
 
@@ -105,9 +105,9 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
   SessionContext context_;
   protocol::FrameDecoder decoder_;
 
-  std::deque<Slot> slots_;         // unanswered or unwritten requests, in arrival order
-  std::uint64_t front_slot_id_ = 0;  // id of slots_.front()
-  std::size_t next_to_start_ = 0;    // index into slots_ of the first request not yet started
+  std::deque<Slot> slots_;             // unanswered or unwritten requests, in arrival order
+  std::uint64_t front_slot_id_ = 0;    // id of slots_.front()
+  std::size_t next_to_start_ = 0;      // index into slots_ of the first request not yet started
   std::size_t unfinished_reads_ = 0;   // started, not ready, not writes
   std::size_t unfinished_writes_ = 0;  // started, not ready, writes
   std::size_t unsent_bytes_ = 0;

@@ -27,7 +27,8 @@ constexpr std::array<std::string_view, 5> kFeatures = {"idempotency", "batch", "
 
 json::array all_features() {
   json::array out;
-  for (auto f : kFeatures) out.emplace_back(f);
+  for (auto f : kFeatures)
+    out.emplace_back(f);
   return out;
 }
 
@@ -40,14 +41,15 @@ Reply hello(const protocol::Request& request, SessionContext& session) {
   const Params params(request.params);
   const json::value* version = params.find("protocol_version");
   if (version == nullptr) throw RequestError(missing_field("protocol_version"));
-  if (!version->is_int64() && !version->is_uint64()) throw RequestError(invalid_type("protocol_version", "integer"));
+  if (!version->is_int64() && !version->is_uint64())
+    throw RequestError(invalid_type("protocol_version", "integer"));
   const auto wire_modes = params.optional_string_array("wire_modes");
   const auto wire_mode = params.optional_string("wire_mode");
   const auto features = params.optional_string_array("features");
 
   if (!(version->is_int64() && version->get_int64() == kProtocolVersion)) {
-    const std::string requested = version->is_int64() ? std::to_string(version->get_int64())
-                                                      : std::to_string(version->get_uint64());
+    const std::string requested =
+        version->is_int64() ? std::to_string(version->get_int64()) : std::to_string(version->get_uint64());
     json::object details;
     details["requested"] = *version;
     details["supported"] = kProtocolVersion;
@@ -93,9 +95,9 @@ Reply hello(const protocol::Request& request, SessionContext& session) {
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-           return std::tolower(x) == std::tolower(y);
-         });
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(),
+                    [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
 }
 
 protocol::Error auth_failed(std::string why) {
@@ -107,7 +109,8 @@ Reply auth(const protocol::Request& request, SessionContext& session, const Serv
   const json::value* token = params.find("token");
   if (token == nullptr || !token->is_string()) throw RequestError(missing_field("token"));
   const auto method = params.optional_string("method");
-  if (method && !iequals(*method, "bearer")) throw RequestError(auth_failed("unsupported auth method: " + *method));
+  if (method && !iequals(*method, "bearer"))
+    throw RequestError(auth_failed("unsupported auth method: " + *method));
   const std::string_view token_text = token->get_string();
   if (token_text.empty()) throw RequestError(auth_failed("empty token"));
 
@@ -143,7 +146,8 @@ void register_session_ops(Dispatcher& dispatcher, const Services& services) {
   const OpFlags guarded{.needs_auth = true, .writes = false, .streaming = false};
 
   dispatcher.set_handler("HELLO", open, sync_handler(hello));
-  dispatcher.set_handler("AUTH", open, sync_handler([&services](const protocol::Request& r, SessionContext& s) {
+  dispatcher.set_handler("AUTH", open,
+                         sync_handler([&services](const protocol::Request& r, SessionContext& s) {
                            return auth(r, s, services);
                          }));
   dispatcher.set_handler("PING", open, sync_handler([](const protocol::Request&, SessionContext&) {
@@ -158,9 +162,9 @@ void register_session_ops(Dispatcher& dispatcher, const Services& services) {
                            reply.close_connection = true;
                            return reply;
                          }));
-  dispatcher.set_handler("INFO", guarded, sync_handler([&services](const protocol::Request&, SessionContext&) {
-                           return info(services);
-                         }));
+  dispatcher.set_handler(
+      "INFO", guarded,
+      sync_handler([&services](const protocol::Request&, SessionContext&) { return info(services); }));
 }
 
 }  // namespace rstmdb::server

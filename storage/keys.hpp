@@ -84,9 +84,9 @@ std::string index_by_machine_prefix(std::string_view machine);
 std::string index_by_machine_state_prefix(std::string_view machine, std::string_view state);
 
 struct IndexKey {
-  char kind = 0;        // kIndexBy*
+  char kind = 0;  // kIndexBy*
   std::string machine;
-  std::string state;    // empty for kIndexByMachine
+  std::string state;  // empty for kIndexByMachine
   std::string id;
 };
 bool decode_index_key(std::string_view key, IndexKey& out);

@@ -24,7 +24,8 @@ struct TempDir {
   std::filesystem::path path;
   TempDir() {
     std::random_device rd;
-    path = std::filesystem::temp_directory_path() / ("rstmdb-engine-test-" + std::to_string(rd()) + std::to_string(rd()));
+    path = std::filesystem::temp_directory_path() /
+           ("rstmdb-engine-test-" + std::to_string(rd()) + std::to_string(rd()));
     std::filesystem::create_directories(path);
   }
   ~TempDir() { std::filesystem::remove_all(path); }
@@ -112,7 +113,8 @@ TEST_CASE("group commit shares syncs between concurrent writes and keeps offsets
     REQUIRE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == kWrites; }));
   }
   // Replies come back in submission order with consecutive offsets.
-  for (int i = 0; i < kWrites; ++i) CHECK(offsets[i] == 3 + static_cast<std::uint64_t>(i));
+  for (int i = 0; i < kWrites; ++i)
+    CHECK(offsets[i] == 3 + static_cast<std::uint64_t>(i));
   const auto after = eng.io_stats();
   CHECK(after.writes - before.writes == kWrites);
   // Writes queued while a sync runs join the next group: far fewer syncs than writes.
@@ -177,7 +179,9 @@ TEST_CASE("state, offsets and idempotency records survive a reopen without repla
   CHECK(replay.at("wal_offset").to_number<std::uint64_t>() == 3);
   CHECK(eng.latest_offset() == 3);
   // The next write continues the sequence.
-  CHECK(ok(wait([&](auto cb) { eng.apply_event(go("p"), cb); })).at("wal_offset").to_number<std::uint64_t>() == 4);
+  CHECK(
+      ok(wait([&](auto cb) { eng.apply_event(go("p"), cb); })).at("wal_offset").to_number<std::uint64_t>() ==
+      4);
 }
 
 TEST_CASE("guards see the pre-merge ctx; failures change nothing") {
