@@ -311,6 +311,7 @@ class Engine::Impl {
   std::atomic<std::uint64_t> entries_since_compaction_{0};
 
   mutable std::atomic<std::uint64_t> bytes_written_{0}, bytes_read_{0}, writes_{0}, reads_{0}, fsyncs_{0};
+  std::atomic<std::uint64_t> commits_{0};
 
   std::function<void(std::span<const CommittedEvent>)> event_hook_;
   std::function<void(std::function<void()>)> completion_executor_;
@@ -680,6 +681,7 @@ void Engine::Impl::commit(View& group, std::vector<PendingReply>& replies) {
         options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryWrite && group.entries_ > 0;
     failure = store_.write(batch, sync);
     if (!failure) {
+      ++commits_;
       if (sync) ++fsyncs_;
       // Publish the commit to readers and the caches.
       {
@@ -1722,7 +1724,7 @@ std::uint64_t Engine::machine_count() const {
 
 IoStats Engine::io_stats() const {
   return IoStats{impl_->bytes_written_.load(), impl_->bytes_read_.load(), impl_->writes_.load(),
-                 impl_->reads_.load(), impl_->fsyncs_.load()};
+                 impl_->reads_.load(),         impl_->fsyncs_.load(),     impl_->commits_.load()};
 }
 
 }  // namespace rstmdb::engine

@@ -54,6 +54,7 @@ struct IoStats {
   std::uint64_t writes = 0;
   std::uint64_t reads = 0;
   std::uint64_t fsyncs = 0;
+  std::uint64_t commits = 0;  // RocksDB batches written by the sequencer (writes / commits = group size)
 };
 
 class Engine {

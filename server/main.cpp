@@ -120,6 +120,9 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
               engine.latest_offset());
     rstmdb::server::Server server(config, engine, process_started);
     rc = server.run();  // also shuts the engine down: queued writes complete and are synced
+    const auto io = engine.io_stats();
+    log->info("storage: {} log entries written in {} commits ({} syncs) since start", io.writes, io.commits,
+              io.fsyncs);
   }
   opened.store.reset();
   log->info("storage closed");
