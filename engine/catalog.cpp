@@ -12,10 +12,14 @@ MachinePtr MachineCatalog::find(const std::string& machine, std::uint32_t versio
   return v == it->second.end() ? nullptr : v->second;
 }
 
-std::size_t MachineCatalog::version_count(const std::string& machine) const {
+std::vector<std::uint32_t> MachineCatalog::versions(const std::string& machine) const {
   std::shared_lock lock(mutex_);
-  auto it = machines_.find(machine);
-  return it == machines_.end() ? 0 : it->second.size();
+  std::vector<std::uint32_t> out;
+  if (auto it = machines_.find(machine); it != machines_.end()) {
+    for (const auto& [version, _] : it->second)
+      out.push_back(version);
+  }
+  return out;
 }
 
 std::size_t MachineCatalog::size() const {

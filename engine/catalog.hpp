@@ -29,8 +29,8 @@ using MachinePtr = std::shared_ptr<const MachineVersion>;
 class MachineCatalog {
  public:
   MachinePtr find(const std::string& machine, std::uint32_t version) const;
-  std::size_t version_count(const std::string& machine) const;
-  std::size_t size() const;  // (machine, version) pairs
+  std::vector<std::uint32_t> versions(const std::string& machine) const;  // ascending
+  std::size_t size() const;                                               // (machine, version) pairs
 
   struct Listing {
     std::string machine;

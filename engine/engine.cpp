@@ -197,14 +197,18 @@ class View {
     count_deltas_[{machine, state}] += delta;
   }
   void add_event(CommittedEvent e) { events_.push_back(std::move(e)); }
+  // Runs on the committer thread once the group is durable: for shared state.
   void after_commit(std::function<void()> fn) { after_commit_.push_back(std::move(fn)); }
+  // Runs on the sequencer thread when it absorbs the committed group: for its private state.
+  void after_absorb(std::function<void()> fn) { after_absorb_.push_back(std::move(fn)); }
 
   // Moves every staged change into the parent view.
   void merge_into_parent();
 
   bool empty() const noexcept {
     return instances_.empty() && mutations_.empty() && idempotency_.empty() && erased_prefixes_.empty() &&
-           machines_.empty() && count_deltas_.empty() && after_commit_.empty() && snapshot_delta_ == 0;
+           machines_.empty() && count_deltas_.empty() && after_commit_.empty() && after_absorb_.empty() &&
+           snapshot_delta_ == 0;
   }
 
  private:
@@ -230,6 +234,7 @@ class View {
   std::vector<Mutation> mutations_;
   std::vector<CommittedEvent> events_;
   std::vector<std::function<void()>> after_commit_;
+  std::vector<std::function<void()>> after_absorb_;
   std::uint64_t entries_ = 0;
   std::uint64_t entry_bytes_ = 0;
 };
@@ -317,17 +322,41 @@ class Engine::Impl {
   std::function<void(std::function<void()>)> completion_executor_;
 
  private:
+  // A group the sequencer staged and handed to the committer. While it is in flight the
+  // sequencer builds the next group on top of its view; the committer only reads it.
+  struct InFlight {
+    std::unique_ptr<View> view;
+    storage::Batch batch;
+    bool sync = false;
+    std::vector<PendingReply> replies;
+    std::optional<storage::StorageError> failure;  // set by the committer
+    bool done = false;                             // guarded by commit_mutex_
+  };
+
   void sequencer_loop();
   void run_job(View& group, Job& job, std::vector<PendingReply>& replies);
-  void commit(View& group, std::vector<PendingReply>& replies);
+  std::unique_ptr<InFlight> new_group();
+  void hand_off(std::unique_ptr<InFlight> group);
+  std::optional<storage::StorageError> drain();
+  void committer_loop();
+  void complete_commit(InFlight& group);
+  void deliver(std::vector<PendingReply>& replies, const std::optional<storage::StorageError>& failure);
   void maybe_sync_after_write(std::uint64_t entries);
   void maintenance_loop();
 
   // Sequencer-private.
   std::unordered_map<std::string, std::shared_ptr<Instance>> cache_;
+  std::uint64_t next_offset_ = 1;
+  // Committer-private (fsync policy bookkeeping).
   std::uint64_t writes_since_sync_ = 0;
   bool unsynced_ = false;
   std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
+  // Hand-off between sequencer and committer: at most one group in flight.
+  std::mutex commit_mutex_;
+  std::condition_variable commit_cv_;
+  std::unique_ptr<InFlight> handed_;
+  bool committer_stopping_ = false;
+  std::thread committer_;
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
@@ -379,14 +408,17 @@ MachinePtr View::machine(const std::string& name, std::uint32_t version) {
 }
 
 std::size_t View::machine_versions(const std::string& name) {
-  std::size_t staged = 0;
+  // A version staged in the group in flight may already be in the catalog too (the
+  // committer publishes before the sequencer absorbs), so versions are counted once each.
+  auto all = impl_.catalog_.versions(name);
   for (View* v = this; v != nullptr; v = v->parent_) {
     for (auto it = v->machines_.lower_bound({name, 0}); it != v->machines_.end() && it->first.first == name;
          ++it) {
-      ++staged;
+      all.push_back(it->first.second);
     }
   }
-  return impl_.catalog_.version_count(name) + staged;
+  std::sort(all.begin(), all.end());
+  return static_cast<std::size_t>(std::unique(all.begin(), all.end()) - all.begin());
 }
 
 bool View::snapshot_exists(const std::string& id) {
@@ -430,6 +462,8 @@ void View::merge_into_parent() {
                    std::make_move_iterator(events_.end()));
   p.after_commit_.insert(p.after_commit_.end(), std::make_move_iterator(after_commit_.begin()),
                          std::make_move_iterator(after_commit_.end()));
+  p.after_absorb_.insert(p.after_absorb_.end(), std::make_move_iterator(after_absorb_.begin()),
+                         std::make_move_iterator(after_absorb_.end()));
   p.next_offset_ = next_offset_;
   p.entries_ += entries_;
   p.entry_bytes_ += entry_bytes_;
@@ -501,6 +535,10 @@ Engine::Impl::Impl(storage::Store& store, EngineOptions options)
     pthread_setname_np(pthread_self(), "rstmdb-maint");
     maintenance_loop();
   });
+  committer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "rstmdb-commit");
+    committer_loop();
+  });
 }
 
 void Engine::Impl::submit(Job job) {
@@ -531,6 +569,12 @@ void Engine::Impl::shutdown() {
   }
   queue_cv_.notify_all();
   if (sequencer_.joinable()) sequencer_.join();
+  {
+    std::lock_guard lock(commit_mutex_);
+    committer_stopping_ = true;
+  }
+  commit_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
 }
 
 const Instance* Engine::Impl::committed_instance(const std::string& id) {
@@ -556,22 +600,15 @@ std::optional<IdempotencyValue> Engine::Impl::committed_idempotency(const std::s
 }
 
 void Engine::Impl::sequencer_loop() {
+  next_offset_ = latest_offset_.load() + 1;
   std::vector<Job> jobs;
-  std::vector<PendingReply> replies;
   for (;;) {
     jobs.clear();
     bool stop = false;
     {
       std::unique_lock lock(queue_mutex_);
-      const bool timed = options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryMs;
-      const auto period = std::chrono::milliseconds(std::max<std::uint64_t>(options_.fsync_policy.n, 1));
-      auto ready = [&] { return !queue_.empty() || stopping_; };
       sequencer_waiting_ = true;
-      if (timed && unsynced_) {
-        queue_cv_.wait_until(lock, last_sync_ + period, ready);
-      } else {
-        queue_cv_.wait(lock, ready);
-      }
+      queue_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       sequencer_waiting_ = false;
       while (!queue_.empty() && jobs.size() < kMaxGroupJobs) {
         jobs.push_back(std::move(queue_.front()));
@@ -579,58 +616,50 @@ void Engine::Impl::sequencer_loop() {
       }
       stop = stopping_ && queue_.empty();
     }
-    if (options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryMs && unsynced_ &&
-        std::chrono::steady_clock::now() - last_sync_ >= std::chrono::milliseconds(options_.fsync_policy.n)) {
-      if (!store_.sync_wal()) ++fsyncs_;
-      unsynced_ = false;
-      last_sync_ = std::chrono::steady_clock::now();
-    }
 
-    auto group = std::make_unique<View>(*this, nullptr, latest_offset_.load() + 1, now_ms());
+    auto group = new_group();
     for (auto& job : jobs) {
-      if (job.exclusive && !group->empty()) {
-        commit(*group, replies);
-        group = std::make_unique<View>(*this, nullptr, latest_offset_.load() + 1, now_ms());
-      }
-      run_job(*group, job, replies);
       if (job.exclusive) {
-        commit(*group, replies);
-        group = std::make_unique<View>(*this, nullptr, latest_offset_.load() + 1, now_ms());
+        // Runs alone, on fully committed state, and is absorbed before anything else runs.
+        hand_off(std::move(group));
+        drain();
+        group = new_group();
+        run_job(*group->view, job, group->replies);
+        hand_off(std::move(group));
+        drain();
+        group = new_group();
+        continue;
       }
+      run_job(*group->view, job, group->replies);
     }
-    commit(*group, replies);
+    hand_off(std::move(group));
     if (stop) {
-      if (unsynced_ && !store_.sync_wal()) ++fsyncs_;
+      drain();
       return;
     }
   }
 }
 
-void Engine::Impl::run_job(View& group, Job& job, std::vector<PendingReply>& replies) {
-  View view(*this, &group, group.next_offset(), group.now());
-  Result result;
-  try {
-    result = job.run(view);
-  } catch (OpFailure& f) {
-    result = std::move(f.error);
-  } catch (const storage::StorageError& e) {
-    result = storage_failure(e);
-  } catch (const std::exception& e) {
-    result = Error{ErrorCode::InternalError, std::string("internal error: ") + e.what(), {}};
-  }
-  if (!std::holds_alternative<Error>(result)) view.merge_into_parent();
-  replies.push_back(PendingReply{std::move(job.done), std::move(result), job.internal});
+std::unique_ptr<Engine::Impl::InFlight> Engine::Impl::new_group() {
+  auto group = std::make_unique<InFlight>();
+  // Built on top of the group in flight, if any: it sees that group's staged changes.
+  View* base = handed_ ? handed_->view.get() : nullptr;
+  group->view = std::make_unique<View>(*this, base, next_offset_, now_ms());
+  return group;
 }
 
-void Engine::Impl::commit(View& group, std::vector<PendingReply>& replies) {
-  std::optional<storage::StorageError> failure;
-  if (!group.empty()) {
-    storage::Batch batch = store_.new_batch();
+void Engine::Impl::hand_off(std::unique_ptr<InFlight> group) {
+  View& view = *group->view;
+  if (view.empty() && group->replies.empty()) return;
+  if (!view.empty()) {
+    // The batch is built here so the committer's critical path is only the write.
+    group->batch = store_.new_batch();
+    storage::Batch& batch = group->batch;
     // Range deletions first: puts staged after an erase must survive it.
-    for (const auto& prefix : group.erased_prefixes_) {
+    for (const auto& prefix : view.erased_prefixes_) {
       batch.delete_range(Cf::Idempotency, prefix, storage::prefix_end(prefix));
     }
-    for (const auto& m : group.mutations_) {
+    for (const auto& m : view.mutations_) {
       switch (m.kind) {
         case Mutation::Kind::Put:
           batch.put(m.cf, m.key, m.value);
@@ -643,19 +672,101 @@ void Engine::Impl::commit(View& group, std::vector<PendingReply>& replies) {
           break;
       }
     }
-    for (auto& [id, inst] : group.instances_)
+    for (const auto& [id, inst] : view.instances_)
       batch.put(Cf::Instances, id, storage::encode_instance(inst.rec));
-    for (const auto& [key, value] : group.idempotency_) {
+    for (const auto& [key, value] : view.idempotency_) {
       if (value) {
         batch.put(Cf::Idempotency, key, storage::encode_idempotency({value->created_at, value->result_json}));
       } else {
         batch.del(Cf::Idempotency, key);
       }
     }
+    if (view.entries_ > 0)
+      batch.put(Cf::Meta, std::string(storage::kMetaLatestOffset), u64_be(view.next_offset_ - 1));
+    group->sync = options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryWrite && view.entries_ > 0;
+  }
+  // The group was staged on top of the one in flight; once that one is absorbed the group's
+  // base is plain committed state.
+  view.parent_ = nullptr;
+  if (auto failure = drain()) {
+    // Staged on top of a write that failed: it cannot commit either.
+    deliver(group->replies, failure);
+    return;
+  }
+  next_offset_ = view.next_offset_;
+  {
+    std::lock_guard lock(commit_mutex_);
+    handed_ = std::move(group);
+  }
+  commit_cv_.notify_all();
+}
+
+std::optional<storage::StorageError> Engine::Impl::drain() {
+  std::unique_ptr<InFlight> previous;
+  {
+    std::unique_lock lock(commit_mutex_);
+    commit_cv_.wait(lock, [&] { return !handed_ || handed_->done; });
+    previous = std::move(handed_);
+  }
+  if (!previous) return std::nullopt;
+  if (previous->failure) {
+    // Nothing of it reached RocksDB: offsets restart after the last committed entry.
+    next_offset_ = latest_offset_.load() + 1;
+    return previous->failure;
+  }
+  View& view = *previous->view;
+  if (cache_.size() + view.instances_.size() > kMaxCachedInstances) cache_.clear();
+  for (auto& [id, inst] : view.instances_)
+    cache_[id] = std::make_shared<Instance>(std::move(inst));
+  for (auto& fn : view.after_absorb_)
+    fn();
+  return std::nullopt;
+}
+
+void Engine::Impl::committer_loop() {
+  const bool timed = options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryMs;
+  const auto period = std::chrono::milliseconds(std::max<std::uint64_t>(options_.fsync_policy.n, 1));
+  std::unique_lock lock(commit_mutex_);
+  for (;;) {
+    auto ready = [&] { return (handed_ && !handed_->done) || committer_stopping_; };
+    if (timed && unsynced_) {
+      commit_cv_.wait_until(lock, last_sync_ + period, ready);
+    } else {
+      commit_cv_.wait(lock, ready);
+    }
+    if (timed && unsynced_ && std::chrono::steady_clock::now() - last_sync_ >= period) {
+      lock.unlock();
+      if (!store_.sync_wal()) ++fsyncs_;
+      unsynced_ = false;
+      last_sync_ = std::chrono::steady_clock::now();
+      lock.lock();
+    }
+    if (handed_ && !handed_->done) {
+      InFlight* group = handed_.get();
+      lock.unlock();
+      complete_commit(*group);
+      lock.lock();
+      group->done = true;
+      commit_cv_.notify_all();
+      continue;
+    }
+    if (committer_stopping_) {
+      lock.unlock();
+      if (unsynced_ && !store_.sync_wal()) ++fsyncs_;
+      return;
+    }
+  }
+}
+
+void Engine::Impl::complete_commit(InFlight& group) {
+  View& view = *group.view;
+  std::optional<storage::StorageError> failure;
+  if (!view.empty()) {
+    // Counters are written from the committed values, which include every earlier group.
     std::vector<std::pair<std::pair<std::string, std::string>, std::uint64_t>> new_counts;
     {
       std::lock_guard lock(counts_mutex_);
-      for (const auto& [key, delta] : group.count_deltas_) {
+      for (const auto& [key, delta] : view.count_deltas_) {
         if (delta == 0) continue;
         auto it = counts_.find(key);
         const std::int64_t current = it == counts_.end() ? 0 : static_cast<std::int64_t>(it->second);
@@ -663,27 +774,24 @@ void Engine::Impl::commit(View& group, std::vector<PendingReply>& replies) {
         new_counts.emplace_back(key, next);
         const auto k = storage::count_key(key.first, key.second);
         if (next == 0) {
-          batch.del(Cf::Counts, k);
+          group.batch.del(Cf::Counts, k);
         } else {
-          batch.put(Cf::Counts, k, u64_be(next));
+          group.batch.put(Cf::Counts, k, u64_be(next));
         }
       }
     }
-    const std::uint64_t latest = group.next_offset_ - 1;
-    if (group.entries_ > 0) batch.put(Cf::Meta, std::string(storage::kMetaLatestOffset), u64_be(latest));
-    if (group.snapshot_delta_ != 0) {
+    if (view.snapshot_delta_ != 0) {
       const auto snapshots = static_cast<std::uint64_t>(std::max<std::int64_t>(
-          0, static_cast<std::int64_t>(snapshot_count_.load()) + group.snapshot_delta_));
-      batch.put(Cf::Meta, std::string(kMetaSnapshotCount), u64_be(snapshots));
+          0, static_cast<std::int64_t>(snapshot_count_.load()) + view.snapshot_delta_));
+      group.batch.put(Cf::Meta, std::string(kMetaSnapshotCount), u64_be(snapshots));
     }
 
-    const bool sync =
-        options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryWrite && group.entries_ > 0;
-    failure = store_.write(batch, sync);
+    failure = store_.write(group.batch, group.sync);
     if (!failure) {
       ++commits_;
-      if (sync) ++fsyncs_;
-      // Publish the commit to readers and the caches.
+      if (group.sync) ++fsyncs_;
+      // Publish the commit to readers. The sequencer may still be reading this view, so
+      // nothing is moved out of it here.
       {
         std::lock_guard lock(counts_mutex_);
         for (auto& [key, n] : new_counts) {
@@ -697,25 +805,28 @@ void Engine::Impl::commit(View& group, std::vector<PendingReply>& replies) {
           }
         }
       }
-      for (auto& [key, m] : group.machines_)
-        catalog_.insert(std::move(m));
-      if (cache_.size() + group.instances_.size() > kMaxCachedInstances) cache_.clear();
-      for (auto& [id, inst] : group.instances_)
-        cache_[id] = std::make_shared<Instance>(std::move(inst));
+      for (const auto& [key, m] : view.machines_)
+        catalog_.insert(m);
       snapshot_count_ = static_cast<std::uint64_t>(std::max<std::int64_t>(
-          0, static_cast<std::int64_t>(snapshot_count_.load()) + group.snapshot_delta_));
-      if (group.entries_ > 0) {
-        writes_ += group.entries_;
-        bytes_written_ += group.entry_bytes_;
-        entries_since_compaction_ += group.entries_;
-        latest_offset_.store(latest, std::memory_order_release);
-        maybe_sync_after_write(group.entries_);
+          0, static_cast<std::int64_t>(snapshot_count_.load()) + view.snapshot_delta_));
+      if (view.entries_ > 0) {
+        writes_ += view.entries_;
+        bytes_written_ += view.entry_bytes_;
+        entries_since_compaction_ += view.entries_;
+        latest_offset_.store(view.next_offset_ - 1, std::memory_order_release);
+        maybe_sync_after_write(view.entries_);
       }
-      for (auto& fn : group.after_commit_)
+      for (auto& fn : view.after_commit_)
         fn();
     }
   }
+  group.failure = failure;
+  deliver(group.replies, failure);
+  if (!failure && !view.events_.empty() && event_hook_) event_hook_(view.events_);
+}
 
+void Engine::Impl::deliver(std::vector<PendingReply>& replies,
+                           const std::optional<storage::StorageError>& failure) {
   if (failure) {
     for (auto& reply : replies)
       reply.result = storage_failure(*failure);
@@ -735,7 +846,22 @@ void Engine::Impl::commit(View& group, std::vector<PendingReply>& replies) {
         reply.done(std::move(reply.result));
     });
   }
-  if (!failure && !group.events_.empty() && event_hook_) event_hook_(group.events_);
+}
+
+void Engine::Impl::run_job(View& group, Job& job, std::vector<PendingReply>& replies) {
+  View view(*this, &group, group.next_offset(), group.now());
+  Result result;
+  try {
+    result = job.run(view);
+  } catch (OpFailure& f) {
+    result = std::move(f.error);
+  } catch (const storage::StorageError& e) {
+    result = storage_failure(e);
+  } catch (const std::exception& e) {
+    result = Error{ErrorCode::InternalError, std::string("internal error: ") + e.what(), {}};
+  }
+  if (!std::holds_alternative<Error>(result)) view.merge_into_parent();
+  replies.push_back(PendingReply{std::move(job.done), std::move(result), job.internal});
 }
 
 void Engine::Impl::maybe_sync_after_write(std::uint64_t entries) {
@@ -1171,9 +1297,9 @@ Result Engine::Impl::flush_all(View& v) {
   w.number("machines_removed", machines_removed).signed_number("timestamp", v.now());
   w.finish();
   v.append_entry(std::move(entry));
+  v.after_absorb([this] { cache_.clear(); });
   v.after_commit([this] {
     catalog_.clear();
-    cache_.clear();
     {
       std::lock_guard lock(counts_mutex_);
       counts_.clear();

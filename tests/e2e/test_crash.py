@@ -20,7 +20,7 @@ WRITERS = 16
 ROUNDS = 3
 # Each round is killed once every writer has this many acknowledged writes, or after
 # LOAD_SECONDS, whichever is first; both bound the test.
-ACKS_PER_WRITER = 40
+ACKS_PER_WRITER = 300
 LOAD_SECONDS = 6.0
 
 CYCLE = {
