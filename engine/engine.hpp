@@ -4,13 +4,14 @@
 // Writes (put_machine, create_instance, apply_event, delete_instance, batch,
 // snapshot_instance, flush_all, compact) are queued to the sequencer. It takes everything
 // queued, validates each request in arrival order against the committed state plus the
-// writes staged earlier in the same group, stages the changes (state, indexes, log entry,
-// idempotency record) and assigns offsets, then writes the whole group as ONE RocksDB
-// WriteBatch with at most one sync (storage.fsync_policy). Only after that write returns are
-// the callbacks invoked, so a response is never sent before its write is durable under the
-// policy, and offsets are gap-free and in commit order (design.md invariants 1, 2, 4, 5).
-// If the write fails, every request of the group fails with WAL_IO_ERROR and nothing of it
-// is visible.
+// writes staged earlier (in the same group, or in the group still being committed), stages
+// the changes (state, indexes, log entry, idempotency record) and assigns offsets. A
+// committer thread writes each group as ONE RocksDB WriteBatch with at most one sync
+// (storage.fsync_policy); only after that write returns are the callbacks invoked, so a
+// response is never sent before its write is durable under the policy, and offsets are
+// gap-free and in commit order (design.md invariants 1, 2, 4, 5). If a write fails, every
+// request of that group (and of the group staged on top of it) fails with WAL_IO_ERROR and
+// nothing of them is visible.
 //
 // Reads (get_*, list_*, wal_read, wal_stats) run on the caller's thread against committed
 // data; RocksDB makes a synced write visible only after its WAL sync, so a read never sees
@@ -69,7 +70,8 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Sequenced writes. `done` is invoked exactly once, on the sequencer or maintenance thread.
+  // Sequenced writes. `done` is invoked exactly once: through the completion executor if one
+  // is set, else on the committer thread (COMPACT: on the maintenance thread).
   void put_machine(PutMachine command, ResultCallback done);
   void create_instance(CreateInstance command, ResultCallback done);
   void apply_event(ApplyEvent command, ResultCallback done);
@@ -92,7 +94,7 @@ class Engine {
   // Unset: callbacks run on the sequencer thread. Set before the first write.
   void set_completion_executor(std::function<void(std::function<void()>)> run);
 
-  // Called on the sequencer thread after each successful commit with the applied events of
+  // Called on the committer thread after each successful commit with the applied events of
   // that commit, in offset order. Set before the first write; the hook must not block.
   void set_event_hook(std::function<void(std::span<const CommittedEvent>)> hook);
 
