@@ -2,6 +2,7 @@
 
 #include "config/config_test_support.hpp"
 #include "config/loader.hpp"
+#include "config/tls_fixture.hpp"
 
 using namespace rstmdb::config;
 using namespace rstmdb::config::test;
@@ -55,26 +56,6 @@ std::string helm_config(const std::string& tokens, const std::string& cert, cons
          "  level: \"" +
          level + "\"\n";
 }
-
-// Copied from tls_material_test's fixture generator: a self-signed P-256 certificate and key.
-constexpr std::string_view kCert = R"pem(-----BEGIN CERTIFICATE-----
-MIIBfzCCASWgAwIBAgIUPUUg3nvWPI8MiZbCzjMUuGVZq8YwCgYIKoZIzj0EAwIw
-FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyNDIwMzkyNVoYDzIxMjYxMDMx
-MjAzOTI1WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
-PQMBBwNCAATjdk6HWzzEsbQP/quICTbM3ZOGlwNcuMSGl9AGyJDby48hPIEaoHuW
-Z1XotKROXRZf9b+Tnq8LOwIsma5K/4uwo1MwUTAdBgNVHQ4EFgQUsTBjsHHYrXSq
-e99/TZ5yKvLeaQ4wHwYDVR0jBBgwFoAUsTBjsHHYrXSqe99/TZ5yKvLeaQ4wDwYD
-VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiBAlDd9ArAxZrNxMcOR9CA4
-6hJ87rJcOsT/+ihZO1HXowIhAMl2NiYu0LMLsjuhn5DupAajs4cK03E3EL0XRjB4
-WtUt
------END CERTIFICATE-----
-)pem";
-constexpr std::string_view kKey = R"pem(-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgLNHH2fsWhlj4NCoZ
-hCuV9qQQcTK8d31mCqYgAJrHUPihRANCAATjdk6HWzzEsbQP/quICTbM3ZOGlwNc
-uMSGl9AGyJDby48hPIEaoHuWZ1XotKROXRZf9b+Tnq8LOwIsma5K/4uw
------END PRIVATE KEY-----
-)pem";
 
 }  // namespace
 

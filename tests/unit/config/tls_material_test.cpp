@@ -2,33 +2,16 @@
 
 #include "config/config_test_support.hpp"
 #include "config/loader.hpp"
+#include "config/tls_fixture.hpp"
 
 using namespace rstmdb::config;
 using namespace rstmdb::config::test;
 
 namespace {
 
-// Throw-away test material made with `openssl req -x509 -newkey ec` (P-256): a certificate valid
-// for 100 years with its key, a second unrelated key, a 3-day certificate (for the expiry
-// warning) and the first key encrypted with a passphrase.
-constexpr std::string_view kCert = R"pem(-----BEGIN CERTIFICATE-----
-MIIBfzCCASWgAwIBAgIUPUUg3nvWPI8MiZbCzjMUuGVZq8YwCgYIKoZIzj0EAwIw
-FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyNDIwMzkyNVoYDzIxMjYxMDMx
-MjAzOTI1WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
-PQMBBwNCAATjdk6HWzzEsbQP/quICTbM3ZOGlwNcuMSGl9AGyJDby48hPIEaoHuW
-Z1XotKROXRZf9b+Tnq8LOwIsma5K/4uwo1MwUTAdBgNVHQ4EFgQUsTBjsHHYrXSq
-e99/TZ5yKvLeaQ4wHwYDVR0jBBgwFoAUsTBjsHHYrXSqe99/TZ5yKvLeaQ4wDwYD
-VR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiBAlDd9ArAxZrNxMcOR9CA4
-6hJ87rJcOsT/+ihZO1HXowIhAMl2NiYu0LMLsjuhn5DupAajs4cK03E3EL0XRjB4
-WtUt
------END CERTIFICATE-----
-)pem";
-constexpr std::string_view kKey = R"pem(-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgLNHH2fsWhlj4NCoZ
-hCuV9qQQcTK8d31mCqYgAJrHUPihRANCAATjdk6HWzzEsbQP/quICTbM3ZOGlwNc
-uMSGl9AGyJDby48hPIEaoHuWZ1XotKROXRZf9b+Tnq8LOwIsma5K/4uw
------END PRIVATE KEY-----
-)pem";
+// Besides tls_fixture.hpp's certificate and key: a second unrelated key, a 3-day certificate
+// (for the expiry warning) and the first key encrypted with a passphrase, all made with
+// `openssl req -x509 -newkey ec` (P-256).
 constexpr std::string_view kOtherKey = R"pem(-----BEGIN PRIVATE KEY-----
 MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgyzpvSOdD3rnYxuU6
 wnI1unuonmq1Kxnp+2wkpzHAZu6hRANCAAQEmHUtTldp8kp3knesD0NI7H5LB1lY

@@ -1,6 +1,7 @@
 #include "statemachine/definition.hpp"
 
 #include "protocol/json_text.hpp"
+#include "statemachine/json_fixture.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -17,13 +18,7 @@ using rstmdb::statemachine::definition_checksum;
 using rstmdb::statemachine::MachineDefinition;
 using rstmdb::statemachine::parse_machine_definition;
 
-boost::json::value json_of(std::string_view text) {
-  boost::json::value v;
-  rstmdb::protocol::JsonParseError error;
-  INFO("json: " << text);
-  REQUIRE(rstmdb::protocol::parse_json(text, v, error));
-  return v;
-}
+using rstmdb::statemachine::testing::json_of;
 
 MachineDefinition valid(std::string_view text) {
   auto parsed = parse_machine_definition(json_of(text));
