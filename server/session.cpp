@@ -18,7 +18,6 @@
 namespace rstmdb::server {
 
 namespace asio = boost::asio;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -353,7 +352,10 @@ asio::awaitable<void> Session::idle_loop() {
       close("idle");
       co_return;
     }
-    idle_timer_.expires_at(std::max(deadline, std::chrono::steady_clock::now() + 10ms));
+    // Past the deadline with requests still unanswered, the connection is busy, not idle:
+    // look again a full timeout later rather than polling.
+    const auto now = std::chrono::steady_clock::now();
+    idle_timer_.expires_at(deadline > now ? deadline : now + limits_.idle_timeout);
     co_await idle_timer_.async_wait(kUseTuple);
   }
 }
