@@ -121,14 +121,10 @@ engine::BatchElement parse_batch_element(const json::value& element) {
       out.command = parse_delete_instance(p);
     } else if (out.op == "APPLY_EVENT") {
       out.command = parse_apply_event(p);
-    } else if (out.op == "HELLO" || out.op == "AUTH" || out.op == "PING" || out.op == "BYE" ||
-               out.op == "INFO" || out.op == "LIST_MACHINES" || out.op == "LIST_INSTANCES" ||
-               out.op == "BATCH" || out.op == "SNAPSHOT_INSTANCE" || out.op == "WAL_READ" ||
-               out.op == "WAL_STATS" || out.op == "COMPACT" || out.op == "WATCH_INSTANCE" ||
-               out.op == "WATCH_ALL" || out.op == "UNWATCH" || out.op == "FLUSH_ALL") {
+    } else if (Dispatcher::is_known_operation(out.op)) {
       throw RequestError(protocol::bad_request("operation " + out.op + " is not allowed in a batch"));
     } else {
-      throw RequestError(protocol::bad_request("unknown operation: " + out.op));
+      throw RequestError(Dispatcher::unknown_operation(out.op));
     }
   } catch (RequestError& e) {
     out.command = std::move(e.error());

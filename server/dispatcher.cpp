@@ -1,5 +1,6 @@
 #include "server/dispatcher.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace rstmdb::server {
@@ -72,6 +73,10 @@ std::optional<protocol::Error> Dispatcher::precheck(const OpEntry& op, const Ses
     return protocol::Error{protocol::ErrorCode::Unauthorized, "authentication required", {}};
   }
   return std::nullopt;
+}
+
+bool Dispatcher::is_known_operation(std::string_view op) noexcept {
+  return std::find(kKnownOps.begin(), kKnownOps.end(), op) != kKnownOps.end();
 }
 
 protocol::Error Dispatcher::unknown_operation(std::string_view op) {

@@ -121,6 +121,9 @@ class Dispatcher {
 
   static protocol::Error unknown_operation(std::string_view op);
 
+  // One of the op names of protocol.md §6.1 (exact, case-sensitive).
+  static bool is_known_operation(std::string_view op) noexcept;
+
  private:
   std::unordered_map<std::string, OpEntry> ops_;
 };

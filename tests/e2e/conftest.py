@@ -212,6 +212,15 @@ def _finish(servers):
     return problems
 
 
+def _teardown(factory):
+    """Stops the factory's servers and fails the test if one had to be killed or exited non-zero."""
+    problems = _finish(factory.servers)
+    for s in factory.servers:
+        s.cleanup_tmp()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
 class ServerFactory:
     def __init__(self, tmp_factory):
         self._tmp_factory = tmp_factory
@@ -241,11 +250,7 @@ def server_factory(tmp_path, request):
     factory = ServerFactory(new_dir)
     request.node._rstmdb_servers = factory.servers
     yield factory
-    problems = _finish(factory.servers)
-    for s in factory.servers:
-        s.cleanup_tmp()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    _teardown(factory)
 
 
 @pytest.fixture(scope="module")
@@ -254,11 +259,7 @@ def module_server_factory(tmp_path_factory, request):
     factory = ServerFactory(lambda: tmp_path_factory.mktemp("srv"))
     request.module._rstmdb_servers = factory.servers
     yield factory
-    problems = _finish(factory.servers)
-    for s in factory.servers:
-        s.cleanup_tmp()
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    _teardown(factory)
 
 
 @pytest.fixture(scope="module")
