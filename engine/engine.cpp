@@ -274,7 +274,8 @@ class Engine::Impl {
   // --- operations, run on the sequencer inside a job's view
   Result put_machine(View& v, const PutMachine& c);
   Result create_instance(View& v, const CreateInstance& c);
-  Result apply_event(View& v, const ApplyEvent& c);
+  // `payload_json` is c.payload serialized; the caller may do that off the sequencer.
+  Result apply_event(View& v, const ApplyEvent& c, std::string_view payload_json);
   Result delete_instance(View& v, const DeleteInstance& c);
   Result get_instance_in(View& v, const GetInstance& c);
   Result get_machine_in(View& v, const GetMachine& c);
@@ -341,15 +342,18 @@ class Engine::Impl {
   void committer_loop();
   void complete_commit(InFlight& group);
   void deliver(std::vector<PendingReply>& replies, const std::optional<storage::StorageError>& failure);
-  void maybe_sync_after_write(std::uint64_t entries);
+  void note_unsynced_write(std::uint64_t entries);
+  bool periodic_sync_due(std::chrono::steady_clock::time_point now) const;
+  void absorb(InFlight& group);
   void maintenance_loop();
 
   // Sequencer-private.
   std::unordered_map<std::string, std::shared_ptr<Instance>> cache_;
   std::uint64_t next_offset_ = 1;
-  // Committer-private (fsync policy bookkeeping).
-  std::uint64_t writes_since_sync_ = 0;
-  bool unsynced_ = false;
+  // Entries written without a sync since the committer last synced the WAL (every_n,
+  // every_ms, never). Added to by whichever thread wrote them; guarded by commit_mutex_.
+  std::uint64_t unsynced_entries_ = 0;
+  // When the committer last synced the WAL; guarded by commit_mutex_.
   std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
   // Hand-off between sequencer and committer: at most one group in flight.
   std::mutex commit_mutex_;
@@ -694,6 +698,13 @@ void Engine::Impl::hand_off(std::unique_ptr<InFlight> group) {
     return;
   }
   next_offset_ = view.next_offset_;
+  if (!group->sync) {
+    // Nothing to overlap: without an fsync the write is CPU work, and on a small machine a
+    // thread hand-off per group costs more than the sequencer writing the batch itself.
+    complete_commit(*group);
+    absorb(*group);
+    return;
+  }
   {
     std::lock_guard lock(commit_mutex_);
     handed_ = std::move(group);
@@ -709,18 +720,22 @@ std::optional<storage::StorageError> Engine::Impl::drain() {
     previous = std::move(handed_);
   }
   if (!previous) return std::nullopt;
-  if (previous->failure) {
+  absorb(*previous);
+  return previous->failure;
+}
+
+void Engine::Impl::absorb(InFlight& group) {
+  if (group.failure) {
     // Nothing of it reached RocksDB: offsets restart after the last committed entry.
     next_offset_ = latest_offset_.load() + 1;
-    return previous->failure;
+    return;
   }
-  View& view = *previous->view;
+  View& view = *group.view;
   if (cache_.size() + view.instances_.size() > kMaxCachedInstances) cache_.clear();
   for (auto& [id, inst] : view.instances_)
     cache_[id] = std::make_shared<Instance>(std::move(inst));
   for (auto& fn : view.after_absorb_)
     fn();
-  return std::nullopt;
 }
 
 void Engine::Impl::committer_loop() {
@@ -728,19 +743,6 @@ void Engine::Impl::committer_loop() {
   const auto period = std::chrono::milliseconds(std::max<std::uint64_t>(options_.fsync_policy.n, 1));
   std::unique_lock lock(commit_mutex_);
   for (;;) {
-    auto ready = [&] { return (handed_ && !handed_->done) || committer_stopping_; };
-    if (timed && unsynced_) {
-      commit_cv_.wait_until(lock, last_sync_ + period, ready);
-    } else {
-      commit_cv_.wait(lock, ready);
-    }
-    if (timed && unsynced_ && std::chrono::steady_clock::now() - last_sync_ >= period) {
-      lock.unlock();
-      if (!store_.sync_wal()) ++fsyncs_;
-      unsynced_ = false;
-      last_sync_ = std::chrono::steady_clock::now();
-      lock.lock();
-    }
     if (handed_ && !handed_->done) {
       InFlight* group = handed_.get();
       lock.unlock();
@@ -750,12 +752,40 @@ void Engine::Impl::committer_loop() {
       commit_cv_.notify_all();
       continue;
     }
-    if (committer_stopping_) {
+    if (periodic_sync_due(std::chrono::steady_clock::now()) ||
+        (committer_stopping_ && unsynced_entries_ > 0)) {
+      // Entries written after this point count towards the next sync; this one may cover
+      // them too, which only makes them durable sooner.
+      unsynced_entries_ = 0;
       lock.unlock();
-      if (unsynced_ && !store_.sync_wal()) ++fsyncs_;
-      return;
+      if (!store_.sync_wal()) ++fsyncs_;
+      lock.lock();
+      last_sync_ = std::chrono::steady_clock::now();
+      continue;
+    }
+    if (committer_stopping_) return;
+    if (timed && unsynced_entries_ > 0) {
+      commit_cv_.wait_until(lock, last_sync_ + period);
+    } else {
+      commit_cv_.wait(lock);
     }
   }
+}
+
+bool Engine::Impl::periodic_sync_due(std::chrono::steady_clock::time_point now) const {
+  using Kind = config::FsyncPolicy::Kind;
+  if (unsynced_entries_ == 0) return false;
+  switch (options_.fsync_policy.kind) {
+    case Kind::EveryN:
+      return unsynced_entries_ >= std::max<std::uint64_t>(options_.fsync_policy.n, 1);
+    case Kind::EveryMs:
+      return now - last_sync_ >=
+             std::chrono::milliseconds(std::max<std::uint64_t>(options_.fsync_policy.n, 1));
+    case Kind::EveryWrite:
+    case Kind::Never:
+      return false;
+  }
+  return false;
 }
 
 void Engine::Impl::complete_commit(InFlight& group) {
@@ -814,7 +844,7 @@ void Engine::Impl::complete_commit(InFlight& group) {
         bytes_written_ += view.entry_bytes_;
         entries_since_compaction_ += view.entries_;
         latest_offset_.store(view.next_offset_ - 1, std::memory_order_release);
-        maybe_sync_after_write(view.entries_);
+        if (!group.sync) note_unsynced_write(view.entries_);
       }
       for (auto& fn : view.after_commit_)
         fn();
@@ -864,27 +894,17 @@ void Engine::Impl::run_job(View& group, Job& job, std::vector<PendingReply>& rep
   replies.push_back(PendingReply{std::move(job.done), std::move(result), job.internal});
 }
 
-void Engine::Impl::maybe_sync_after_write(std::uint64_t entries) {
-  using Kind = config::FsyncPolicy::Kind;
-  switch (options_.fsync_policy.kind) {
-    case Kind::EveryWrite:
-      return;
-    case Kind::Never:
-      unsynced_ = true;
-      return;
-    case Kind::EveryMs:
-      unsynced_ = true;
-      return;
-    case Kind::EveryN:
-      writes_since_sync_ += entries;
-      unsynced_ = true;
-      if (writes_since_sync_ >= std::max<std::uint64_t>(options_.fsync_policy.n, 1)) {
-        if (!store_.sync_wal()) ++fsyncs_;
-        writes_since_sync_ = 0;
-        unsynced_ = false;
-      }
-      return;
+void Engine::Impl::note_unsynced_write(std::uint64_t entries) {
+  bool wake = false;
+  {
+    std::lock_guard lock(commit_mutex_);
+    const bool first = unsynced_entries_ == 0;
+    unsynced_entries_ += entries;
+    // every_ms starts its timer at the first unsynced write; every_n syncs at the threshold.
+    wake = (options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryMs && first) ||
+           periodic_sync_due(std::chrono::steady_clock::now());
   }
+  if (wake) commit_cv_.notify_all();
 }
 
 // ---------------------------------------------------------------------------- operations
@@ -1050,7 +1070,7 @@ Result Engine::Impl::create_instance(View& v, const CreateInstance& c) {
   return RawJson{std::move(result)};
 }
 
-Result Engine::Impl::apply_event(View& v, const ApplyEvent& c) {
+Result Engine::Impl::apply_event(View& v, const ApplyEvent& c, std::string_view payload_json) {
   const Instance* current = v.instance(c.instance_id);
   if (current == nullptr || current->rec.deleted) throw OpFailure{instance_not_found(c.instance_id)};
   std::string idempotency_key;
@@ -1084,7 +1104,6 @@ Result Engine::Impl::apply_event(View& v, const ApplyEvent& c) {
   Instance next = *current;
   statemachine::merge_context(next.ctx, c.payload);
   std::string ctx_json = protocol::to_json(next.ctx);
-  std::string payload_json = protocol::to_json(c.payload);
   const std::uint64_t offset = v.next_offset();
 
   std::string entry;
@@ -1108,8 +1127,10 @@ Result Engine::Impl::apply_event(View& v, const ApplyEvent& c) {
   if (c.event_id) r.string("event_id", *c.event_id);
   r.finish();
 
-  v.add_event(CommittedEvent{offset, c.instance_id, rec.machine, rec.version, c.event, rec.state,
-                             transition.to, std::move(payload_json), ctx_json});
+  if (event_hook_) {
+    v.add_event(CommittedEvent{offset, c.instance_id, rec.machine, rec.version, c.event, rec.state,
+                               transition.to, std::string(payload_json), ctx_json});
+  }
   if (transition.to != rec.state) {
     delete_state_index(v, c.instance_id, rec);
     v.count_delta(rec.machine, rec.state, -1);
@@ -1203,7 +1224,7 @@ Result Engine::Impl::run_element(View& v, const BatchElement& e) {
           } else if constexpr (std::is_same_v<T, DeleteInstance>) {
             return delete_instance(v, command);
           } else {
-            return apply_event(v, command);
+            return apply_event(v, command, protocol::to_json(command.payload));
           }
         },
         e.command);
@@ -1769,8 +1790,10 @@ void Engine::create_instance(CreateInstance command, ResultCallback done) {
 }
 
 void Engine::apply_event(ApplyEvent command, ResultCallback done) {
-  impl_->submit(
-      {[this, c = std::move(command)](View& v) { return impl_->apply_event(v, c); }, std::move(done)});
+  impl_->submit({[this, payload = protocol::to_json(command.payload), c = std::move(command)](View& v) {
+                   return impl_->apply_event(v, c, payload);
+                 },
+                 std::move(done)});
 }
 
 void Engine::delete_instance(DeleteInstance command, ResultCallback done) {

@@ -5,9 +5,12 @@
 // snapshot_instance, flush_all, compact) are queued to the sequencer. It takes everything
 // queued, validates each request in arrival order against the committed state plus the
 // writes staged earlier (in the same group, or in the group still being committed), stages
-// the changes (state, indexes, log entry, idempotency record) and assigns offsets. A
-// committer thread writes each group as ONE RocksDB WriteBatch with at most one sync
-// (storage.fsync_policy); only after that write returns are the callbacks invoked, so a
+// the changes (state, indexes, log entry, idempotency record) and assigns offsets. Each group
+// is written as ONE RocksDB WriteBatch with at most one sync (storage.fsync_policy): a group
+// that must be synced (every_write) goes to the committer thread so the sequencer stages the
+// next group during the fsync; any other group is written by the sequencer itself, and the
+// committer syncs in the background (every_n, every_ms, shutdown). Only after that write
+// returns are the callbacks invoked, so a
 // response is never sent before its write is durable under the policy, and offsets are
 // gap-free and in commit order (design.md invariants 1, 2, 4, 5). If a write fails, every
 // request of that group (and of the group staged on top of it) fails with WAL_IO_ERROR and
@@ -71,7 +74,8 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Sequenced writes. `done` is invoked exactly once: through the completion executor if one
-  // is set, else on the committer thread (COMPACT: on the maintenance thread).
+  // is set, else on the thread that wrote the group (the sequencer, or the committer for a
+  // group that waits for an fsync; COMPACT: the maintenance thread).
   void put_machine(PutMachine command, ResultCallback done);
   void create_instance(CreateInstance command, ResultCallback done);
   void apply_event(ApplyEvent command, ResultCallback done);
@@ -94,8 +98,9 @@ class Engine {
   // Unset: callbacks run on the sequencer thread. Set before the first write.
   void set_completion_executor(std::function<void(std::function<void()>)> run);
 
-  // Called on the committer thread after each successful commit with the applied events of
-  // that commit, in offset order. Set before the first write; the hook must not block.
+  // Called after each successful commit with the applied events of that commit, in offset
+  // order, on the thread that wrote it (sequencer or committer); calls never overlap. Set
+  // before the first write; the hook must not block.
   void set_event_hook(std::function<void(std::span<const CommittedEvent>)> hook);
 
   // Last committed offset (0 before the first entry) and oldest retained offset.

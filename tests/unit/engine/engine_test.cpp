@@ -199,3 +199,133 @@ TEST_CASE("guards see the pre-merge ctx; failures change nothing") {
   CHECK(e.code == protocol::ErrorCode::GuardFailed);
   CHECK(eng.latest_offset() == latest);
 }
+
+namespace {
+
+engine::EngineOptions with_policy(config::FsyncPolicy::Kind kind, std::uint64_t n = 0) {
+  engine::EngineOptions o;
+  o.fsync_policy.kind = kind;
+  o.fsync_policy.n = n;
+  return o;
+}
+
+// Submits `count` GO events to instance `id` without waiting between them, then waits for all.
+void apply_many(engine::Engine& eng, const std::string& id, int count) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  for (int i = 0; i < count; ++i) {
+    eng.apply_event(go(id), [&](engine::Result r) {
+      ok(r);
+      std::lock_guard lock(mu);
+      ++done;
+      cv.notify_one();
+    });
+  }
+  std::unique_lock lock(mu);
+  REQUIRE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == count; }));
+}
+
+// Polls until `pred` holds or 10 s pass; returns whether it held.
+bool eventually(const std::function<bool()>& pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+}  // namespace
+
+TEST_CASE("every_n syncs in the background once N entries are unsynced") {
+  TempDir dir;
+  auto store = open_store(dir);
+  engine::Engine eng(*store, with_policy(config::FsyncPolicy::Kind::EveryN, 10));
+  put_cycle(eng);
+  create(eng, "n");
+  const auto before = eng.io_stats();
+  apply_many(eng, "n", 200);
+  // 202 entries in all: at least one sync, and never more than one per 10 entries.
+  CHECK(eventually([&] { return eng.io_stats().fsyncs > before.fsyncs; }));
+  CHECK(eng.io_stats().fsyncs - before.fsyncs <= 202 / 10);
+}
+
+TEST_CASE("every_ms syncs on a timer after a write, and not while idle") {
+  TempDir dir;
+  auto store = open_store(dir);
+  engine::Engine eng(*store, with_policy(config::FsyncPolicy::Kind::EveryMs, 20));
+  put_cycle(eng);
+  create(eng, "t");
+  CHECK(eventually([&] { return eng.io_stats().fsyncs >= 1; }));
+  const auto synced = eng.io_stats().fsyncs;
+  apply_many(eng, "t", 5);
+  CHECK(eventually([&] { return eng.io_stats().fsyncs > synced; }));
+  // Nothing unsynced: the timer does not keep syncing.
+  const auto settled = eng.io_stats().fsyncs;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(eng.io_stats().fsyncs == settled);
+}
+
+TEST_CASE("never leaves syncing to shutdown") {
+  TempDir dir;
+  auto store = open_store(dir);
+  engine::Engine eng(*store, with_policy(config::FsyncPolicy::Kind::Never));
+  put_cycle(eng);
+  create(eng, "v");
+  apply_many(eng, "v", 50);
+  CHECK(eng.io_stats().fsyncs == 0);
+  CHECK(eng.io_stats().writes == 52);
+}
+
+TEST_CASE("the event hook sees every applied event once, in offset order, one call at a time") {
+  for (auto kind : {config::FsyncPolicy::Kind::EveryWrite, config::FsyncPolicy::Kind::Never}) {
+    TempDir dir;
+    auto store = open_store(dir);
+    engine::Engine eng(*store, with_policy(kind));
+    std::mutex mu;
+    std::vector<std::uint64_t> offsets;
+    std::vector<std::string> transitions;
+    std::atomic<int> inside{0};
+    std::atomic<bool> overlapped{false};
+    eng.set_event_hook([&](std::span<const engine::CommittedEvent> events) {
+      if (inside.fetch_add(1) != 0) overlapped = true;
+      {
+        std::lock_guard lock(mu);
+        for (const auto& e : events) {
+          offsets.push_back(e.offset);
+          transitions.push_back(e.instance_id + ":" + e.from_state + ">" + e.to_state + " " + e.payload_json);
+        }
+      }
+      inside.fetch_sub(1);
+    });
+    put_cycle(eng);
+    create(eng, "a");
+    create(eng, "b");
+    // Four submitting threads, 100 events each, alternating between the two instances.
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 4; ++t) {
+      writers.emplace_back([&, t] { apply_many(eng, t % 2 == 0 ? "a" : "b", 100); });
+    }
+    for (auto& w : writers)
+      w.join();
+    // A failed event is not published.
+    engine::ApplyEvent bad = go("a");
+    bad.event = "NOPE";
+    error(wait([&](auto cb) { eng.apply_event(bad, cb); }));
+    auto last = ok(wait([&](auto cb) {
+      auto a = go("a");
+      a.payload = json::parse(R"({"n":1})").as_object();
+      eng.apply_event(a, cb);
+    }));
+
+    std::lock_guard lock(mu);
+    CHECK_FALSE(overlapped.load());
+    REQUIRE(offsets.size() == 401);
+    // Offsets 1..3 are the machine and the two creations; events follow without gaps.
+    for (std::size_t i = 0; i < offsets.size(); ++i)
+      CHECK(offsets[i] == 4 + i);
+    CHECK(offsets.back() == last.at("wal_offset").to_number<std::uint64_t>());
+    CHECK(transitions.back() == "a:a>b {\"n\":1}");
+  }
+}
