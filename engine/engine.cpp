@@ -851,8 +851,10 @@ void Engine::Impl::complete_commit(InFlight& group) {
     }
   }
   group.failure = failure;
-  deliver(group.replies, failure);
+  // Published before the replies go out: once a client has its acknowledgement, the event is
+  // already with the hook (the subscription hub).
   if (!failure && !view.events_.empty() && event_hook_) event_hook_(view.events_);
+  deliver(group.replies, failure);
 }
 
 void Engine::Impl::deliver(std::vector<PendingReply>& replies,

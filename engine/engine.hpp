@@ -99,8 +99,8 @@ class Engine {
   void set_completion_executor(std::function<void(std::function<void()>)> run);
 
   // Called after each successful commit with the applied events of that commit, in offset
-  // order, on the thread that wrote it (sequencer or committer); calls never overlap. Set
-  // before the first write; the hook must not block.
+  // order, on the thread that wrote it (sequencer or committer), before that commit's replies
+  // are delivered; calls never overlap. Set before the first write; the hook must not block.
   void set_event_hook(std::function<void(std::span<const CommittedEvent>)> hook);
 
   // Last committed offset (0 before the first entry) and oldest retained offset.

@@ -1,6 +1,7 @@
 #include "storage/store.hpp"
 
 #include "storage/keys.hpp"
+#include "storage/ordered_memtable.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -327,6 +328,9 @@ rocksdb::ColumnFamilyOptions cf_options(Cf cf, const StoreOptions& options,
                                         const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions o;
   o.write_buffer_size = static_cast<std::size_t>(options.write_buffer_mb * kMiB);
+  // Every CF uses the default bytewise comparator, which the ordered memtable requires.
+  static const auto memtable = std::make_shared<OrderedMemTableFactory>();
+  o.memtable_factory = memtable;
   o.compaction_style = rocksdb::kCompactionStyleLevel;
   // Keeps space amplification near 1.1 whatever the data size; trimmed log ranges and
   // overwritten instances are the bulk of garbage here.
@@ -378,6 +382,9 @@ rocksdb::Options db_options(const StoreOptions& options) {
   o.max_open_files = options.max_open_files;
   o.max_background_jobs = kBackgroundJobs;
   o.max_subcompactions = 1;
+  // One writer at a time inserts into the memtables (the sequencer or the committer, never
+  // both), and the ordered memtable relies on it.
+  o.allow_concurrent_memtable_write = false;
   o.bytes_per_sync = kBytesPerSync;
   o.wal_bytes_per_sync = kBytesPerSync;
   // storage.wal_segment_size_mb bounds all memtables together: with atomic flush they fill and

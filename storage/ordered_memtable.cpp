@@ -1,0 +1,316 @@
+#include "storage/ordered_memtable.hpp"
+
+#include <rocksdb/slice.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <vector>
+
+namespace rstmdb::storage {
+
+namespace {
+
+static_assert(std::endian::native == std::endian::little, "internal key tags are decoded as little-endian");
+
+constexpr int kMaxHeight = 12;
+constexpr unsigned kBranching = 4;
+constexpr std::size_t kBlockBytes = 1u << 20;
+
+// A memtable entry is varint32(internal key length), the internal key (user key, then an
+// 8-byte little-endian tag = sequence << 8 | type), then the value; RocksDB writes it.
+struct EntryKey {
+  const char* user;
+  std::size_t user_len;
+  std::uint64_t tag;
+};
+
+EntryKey from_internal(const char* p, std::size_t len) {
+  std::uint64_t tag = 0;
+  std::memcpy(&tag, p + len - 8, 8);
+  return {p, len - 8, tag};
+}
+
+EntryKey decode_entry(const char* entry) {
+  std::uint32_t len = 0;
+  int shift = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(entry);
+  for (;;) {
+    const unsigned byte = *p++;
+    len |= (byte & 0x7Fu) << shift;
+    if ((byte & 0x80u) == 0) break;
+    shift += 7;
+  }
+  return from_internal(reinterpret_cast<const char*>(p), len);
+}
+
+// Internal key order: user key ascending (bytewise), then tag descending (newest first).
+int compare(const EntryKey& a, const EntryKey& b) {
+  const std::size_t n = std::min(a.user_len, b.user_len);
+  if (const int r = std::memcmp(a.user, b.user, n); r != 0) return r;
+  if (a.user_len != b.user_len) return a.user_len < b.user_len ? -1 : 1;
+  if (a.tag != b.tag) return a.tag > b.tag ? -1 : 1;
+  return 0;
+}
+
+struct alignas(8) Node {
+  std::int64_t height;
+  // next[height] follow, then the entry bytes.
+  std::atomic<Node*>* links() { return reinterpret_cast<std::atomic<Node*>*>(this + 1); }
+  Node* next(int level) { return links()[level].load(std::memory_order_acquire); }
+  Node* next_relaxed(int level) { return links()[level].load(std::memory_order_relaxed); }
+  void set_next(int level, Node* n) { links()[level].store(n, std::memory_order_release); }
+  const char* entry() { return reinterpret_cast<const char*>(links() + height); }
+};
+
+class OrderedMemTable final : public rocksdb::MemTableRep {
+ public:
+  explicit OrderedMemTable(rocksdb::Allocator* allocator) : MemTableRep(allocator) {
+    // The head is not counted: an empty memtable must report (nearly) no memory.
+    head_storage_ = std::make_unique<char[]>(node_bytes(kMaxHeight, 0));
+    head_ = init_node(head_storage_.get(), kMaxHeight);
+    for (int i = 0; i < kMaxHeight; ++i) {
+      head_->set_next(i, nullptr);
+      tail_[i] = head_;
+    }
+  }
+
+  ~OrderedMemTable() override {
+    for (void* slot : iterator_slots_)
+      ::operator delete(slot);
+  }
+
+  rocksdb::KeyHandle Allocate(const std::size_t len, char** buf) override {
+    Node* node = new_node(random_height(), len);
+    *buf = const_cast<char*>(node->entry());
+    return node;
+  }
+
+  void Insert(rocksdb::KeyHandle handle) override {
+    Node* x = static_cast<Node*>(handle);
+    const EntryKey key = decode_entry(x->entry());
+    Node* prev[kMaxHeight];
+    const int top = height_.load(std::memory_order_relaxed);
+    Node* last = tail_[0];
+    if (last != head_ && compare(decode_entry(last->entry()), key) < 0) {
+      // In-order arrival: after the last node on every level.
+      std::copy(tail_, tail_ + kMaxHeight, prev);
+    } else {
+      find_predecessors(key, prev, top);
+    }
+    for (int i = top; i < x->height; ++i)
+      prev[i] = head_;
+    if (x->height > top) height_.store(static_cast<int>(x->height), std::memory_order_relaxed);
+    for (int i = 0; i < x->height; ++i) {
+      Node* after = prev[i]->next_relaxed(i);
+      x->links()[i].store(after, std::memory_order_relaxed);
+      prev[i]->set_next(i, x);
+      if (after == nullptr) tail_[i] = x;
+    }
+  }
+
+  bool Contains(const char* entry) const override {
+    const EntryKey key = decode_entry(entry);
+    Node* n = seek(key);
+    return n != nullptr && compare(decode_entry(n->entry()), key) == 0;
+  }
+
+  std::size_t ApproximateMemoryUsage() override { return bytes_.load(std::memory_order_relaxed); }
+
+  class Iter final : public rocksdb::MemTableRep::Iterator {
+   public:
+    Iter(const OrderedMemTable* table, bool pooled) : table_(table), pooled_(pooled) {}
+    ~Iter() override {
+      // An arena iterator is destroyed but never freed by RocksDB: its storage goes back to
+      // the table for the next one.
+      if (pooled_) const_cast<OrderedMemTable*>(table_)->release_iterator_slot(this);
+    }
+    bool Valid() const override { return node_ != nullptr; }
+    const char* key() const override { return node_->entry(); }
+    void Next() override { node_ = node_->next(0); }
+    void Prev() override { node_ = table_->last_before(decode_entry(node_->entry())); }
+    void Seek(const rocksdb::Slice& internal_key, const char* memtable_key) override {
+      node_ = table_->seek(target(internal_key, memtable_key));
+    }
+    void SeekForPrev(const rocksdb::Slice& internal_key, const char* memtable_key) override {
+      const EntryKey t = target(internal_key, memtable_key);
+      node_ = table_->seek(t);
+      if (node_ == nullptr) {
+        SeekToLast();
+      }
+      while (node_ != nullptr && compare(decode_entry(node_->entry()), t) > 0)
+        Prev();
+    }
+    void SeekToFirst() override { node_ = table_->head_->next(0); }
+    void SeekToLast() override { node_ = table_->last(); }
+
+   private:
+    static EntryKey target(const rocksdb::Slice& internal_key, const char* memtable_key) {
+      return memtable_key != nullptr ? decode_entry(memtable_key)
+                                     : from_internal(internal_key.data(), internal_key.size());
+    }
+    const OrderedMemTable* table_;
+    Node* node_ = nullptr;
+    bool pooled_;
+  };
+
+  rocksdb::MemTableRep::Iterator* GetIterator(rocksdb::Arena* arena) override {
+    if (arena == nullptr) return new Iter(this, false);
+    return new (acquire_iterator_slot()) Iter(this, true);
+  }
+
+ private:
+  friend class Iter;
+
+  static std::size_t node_bytes(int height, std::size_t entry_len) {
+    return (sizeof(Node) + sizeof(std::atomic<Node*>) * static_cast<std::size_t>(height) + entry_len + 7) &
+           ~std::size_t{7};
+  }
+
+  Node* new_node(int height, std::size_t entry_len) {
+    const std::size_t bytes = node_bytes(height, entry_len);
+    bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    return init_node(allocate(bytes), height);
+  }
+
+  static Node* init_node(char* p, int height) {
+    Node* n = new (p) Node{height};
+    static_assert(sizeof(Node) % alignof(std::atomic<Node*>) == 0);
+    for (int i = 0; i < height; ++i)
+      new (&n->links()[i]) std::atomic<Node*>(nullptr);
+    return n;
+  }
+
+  char* allocate(std::size_t bytes) {
+    if (bytes > kBlockBytes / 4) {
+      blocks_.push_back(std::unique_ptr<char[]>(new char[bytes]));
+      return blocks_.back().get();
+    }
+    if (bytes > block_left_) {
+      blocks_.push_back(std::unique_ptr<char[]>(new char[kBlockBytes]));
+      block_next_ = blocks_.back().get();
+      block_left_ = kBlockBytes;
+    }
+    char* p = block_next_;
+    block_next_ += bytes;
+    block_left_ -= bytes;
+    return p;
+  }
+
+  int random_height() {
+    int h = 1;
+    // xorshift64: the writer is the only caller.
+    while (h < kMaxHeight) {
+      rng_ ^= rng_ << 13;
+      rng_ ^= rng_ >> 7;
+      rng_ ^= rng_ << 17;
+      if (rng_ % kBranching != 0) break;
+      ++h;
+    }
+    return h;
+  }
+
+  // prev[i] = the last node on level i whose key is < key, for every level below top.
+  void find_predecessors(const EntryKey& key, Node** prev, int top) const {
+    Node* x = head_;
+    for (int level = top - 1; level >= 0; --level) {
+      for (;;) {
+        Node* n = x->next(level);
+        if (n != nullptr) __builtin_prefetch(n->next_relaxed(level));
+        if (n == nullptr || compare(decode_entry(n->entry()), key) >= 0) break;
+        x = n;
+      }
+      prev[level] = x;
+    }
+  }
+
+  // First node whose key is >= key, or null.
+  Node* seek(const EntryKey& key) const {
+    Node* x = head_;
+    Node* bound = nullptr;  // a node known to be >= key: no need to compare it again
+    for (int level = height_.load(std::memory_order_relaxed) - 1; level >= 0; --level) {
+      for (;;) {
+        Node* n = x->next(level);
+        if (n == nullptr || n == bound || compare(decode_entry(n->entry()), key) >= 0) {
+          bound = n;
+          break;
+        }
+        x = n;
+      }
+    }
+    return bound;
+  }
+
+  // Last node whose key is < key, or null.
+  Node* last_before(const EntryKey& key) const {
+    Node* x = head_;
+    for (int level = height_.load(std::memory_order_relaxed) - 1; level >= 0; --level) {
+      for (;;) {
+        Node* n = x->next(level);
+        if (n == nullptr || compare(decode_entry(n->entry()), key) >= 0) break;
+        x = n;
+      }
+    }
+    return x == head_ ? nullptr : x;
+  }
+
+  Node* last() const {
+    Node* x = head_;
+    for (int level = height_.load(std::memory_order_relaxed) - 1; level >= 0; --level) {
+      for (Node* n = x->next(level); n != nullptr; n = x->next(level))
+        x = n;
+    }
+    return x == head_ ? nullptr : x;
+  }
+
+  void* acquire_iterator_slot() {
+    std::lock_guard lock(iterator_mutex_);
+    if (!free_slots_.empty()) {
+      void* slot = free_slots_.back();
+      free_slots_.pop_back();
+      return slot;
+    }
+    void* slot = ::operator new(sizeof(Iter));
+    // Not counted in bytes_: RocksDB requires a table's usage not to change once it is
+    // read-only (it subtracts the same figure when the table is dropped).
+    iterator_slots_.push_back(slot);
+    return slot;
+  }
+
+  void release_iterator_slot(void* slot) {
+    std::lock_guard lock(iterator_mutex_);
+    free_slots_.push_back(slot);
+  }
+
+  // Writer-only.
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  char* block_next_ = nullptr;
+  std::size_t block_left_ = 0;
+  std::uint64_t rng_ = 0x9E3779B97F4A7C15ull;
+  Node* tail_[kMaxHeight];  // last node on each level (head_ while the level is empty)
+
+  std::unique_ptr<char[]> head_storage_;
+  Node* head_ = nullptr;
+  std::atomic<int> height_{1};
+  std::atomic<std::size_t> bytes_{0};  // bytes of nodes handed out
+
+  std::mutex iterator_mutex_;
+  std::vector<void*> iterator_slots_;  // every slot ever made, freed with the table
+  std::vector<void*> free_slots_;
+};
+
+}  // namespace
+
+rocksdb::MemTableRep* OrderedMemTableFactory::CreateMemTableRep(const rocksdb::MemTableRep::KeyComparator&,
+                                                                rocksdb::Allocator* allocator,
+                                                                const rocksdb::SliceTransform*,
+                                                                rocksdb::Logger*) {
+  return new OrderedMemTable(allocator);
+}
+
+}  // namespace rstmdb::storage
