@@ -6,6 +6,8 @@
 #include <atomic>
 #include <bit>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -47,6 +49,35 @@ EntryKey decode_entry(const char* entry) {
     shift += 7;
   }
   return from_internal(reinterpret_cast<const char*>(p), len);
+}
+
+// rocksdb::LookupKey is not in the installed headers; since LevelDB it has been three
+// pointers (start, key start, end) over a length-prefixed internal key. The fields are
+// checked against each other on every use, so a different layout aborts instead of
+// misreading.
+struct LookupKeyLayout {
+  const char* start;
+  const char* kstart;
+  const char* end;
+};
+
+EntryKey lookup_target(const rocksdb::LookupKey& k) {
+  const auto& l = reinterpret_cast<const LookupKeyLayout&>(k);
+  std::uint32_t len = 0;
+  int shift = 0;
+  const char* p = l.start;
+  for (int i = 0; p != nullptr && i < 5; ++i) {
+    const unsigned byte = static_cast<unsigned char>(*p++);
+    len |= (byte & 0x7Fu) << shift;
+    if ((byte & 0x80u) == 0) break;
+    shift += 7;
+  }
+  if (p == nullptr || p != l.kstart || l.end < l.kstart ||
+      static_cast<std::size_t>(l.end - l.kstart) != len || len < 8) {
+    std::fputs("rstmdbd: fatal: rocksdb::LookupKey layout is not the one this build expects\n", stderr);
+    std::abort();
+  }
+  return from_internal(l.kstart, len);
 }
 
 // Internal key order: user key ascending (bytewise), then tag descending (newest first).
@@ -118,6 +149,14 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
     const EntryKey key = decode_entry(entry);
     Node* n = seek(key);
     return n != nullptr && compare(decode_entry(n->entry()), key) == 0;
+  }
+
+  // Overridden because RocksDB 7.8's default Get never frees the iterator it makes.
+  void Get(const rocksdb::LookupKey& k, void* callback_args,
+           bool (*callback_func)(void* arg, const char* entry)) override {
+    for (Node* n = seek(lookup_target(k)); n != nullptr && callback_func(callback_args, n->entry());
+         n = n->next(0)) {
+    }
   }
 
   std::size_t ApproximateMemoryUsage() override { return bytes_.load(std::memory_order_relaxed); }
