@@ -133,7 +133,6 @@ struct Instance {
   storage::InstanceRecord rec;  // rec.ctx_json always matches ctx
   json::object ctx;
 };
-using InstancePtr = std::shared_ptr<const Instance>;
 
 struct Mutation {
   enum class Kind : unsigned char { Put, Delete, DeleteRange } kind;
@@ -347,8 +346,10 @@ class Engine::Impl {
   void absorb(InFlight& group);
   void maintenance_loop();
 
-  // Sequencer-private.
-  std::unordered_map<std::string, std::shared_ptr<Instance>> cache_;
+  // Sequencer-private. The instance cache is node-based, so an entry's address is stable
+  // until it is erased; views hold such pointers only while a job runs, and entries change
+  // only when a committed group is absorbed, between jobs.
+  std::unordered_map<std::string, Instance> cache_;
   std::uint64_t next_offset_ = 1;
   // Entries written without a sync since the committer last synced the WAL (every_n,
   // every_ms, never). Added to by whichever thread wrote them; guarded by commit_mutex_.
@@ -582,17 +583,15 @@ void Engine::Impl::shutdown() {
 }
 
 const Instance* Engine::Impl::committed_instance(const std::string& id) {
-  if (auto it = cache_.find(id); it != cache_.end()) return it->second.get();
+  if (auto it = cache_.find(id); it != cache_.end()) return &it->second;
   auto bytes = store_.get(Cf::Instances, id);
   if (!bytes) return nullptr;
-  auto inst = std::make_shared<Instance>();
-  if (!storage::decode_instance(*bytes, inst->rec))
+  Instance inst;
+  if (!storage::decode_instance(*bytes, inst.rec))
     throw storage::StorageError{"corrupt instance record: " + id};
-  json::value ctx = json::parse(inst->rec.ctx_json);
-  inst->ctx = std::move(ctx.as_object());
-  const Instance* out = inst.get();
-  cache_.emplace(id, std::move(inst));
-  return out;
+  json::value ctx = json::parse(inst.rec.ctx_json);
+  inst.ctx = std::move(ctx.as_object());
+  return &cache_.emplace(id, std::move(inst)).first->second;
 }
 
 std::optional<IdempotencyValue> Engine::Impl::committed_idempotency(const std::string& key) {
@@ -733,7 +732,7 @@ void Engine::Impl::absorb(InFlight& group) {
   View& view = *group.view;
   if (cache_.size() + view.instances_.size() > kMaxCachedInstances) cache_.clear();
   for (auto& [id, inst] : view.instances_)
-    cache_[id] = std::make_shared<Instance>(std::move(inst));
+    cache_.insert_or_assign(id, std::move(inst));
   for (auto& fn : view.after_absorb_)
     fn();
 }
