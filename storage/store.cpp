@@ -327,7 +327,11 @@ rocksdb::CompressionType pick_compression(const std::vector<rocksdb::Compression
 rocksdb::ColumnFamilyOptions cf_options(Cf cf, const StoreOptions& options,
                                         const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions o;
-  o.write_buffer_size = static_cast<std::size_t>(options.write_buffer_mb * kMiB);
+  // Half the budget per column family: RocksDB's write-buffer manager cannot see the ordered
+  // memtable's memory, so the budget is kept by the per-table limit. The change log's table
+  // fills first (it holds the most bytes per write) and atomic flush then flushes every CF, at
+  // which point instances and indexes hold about the other half.
+  o.write_buffer_size = static_cast<std::size_t>(options.write_buffer_mb * kMiB / 2);
   // Every CF uses the default bytewise comparator, which the ordered memtable requires.
   static const auto memtable = std::make_shared<OrderedMemTableFactory>();
   o.memtable_factory = memtable;
