@@ -43,17 +43,21 @@ EntryKey from_internal(const char* p, std::size_t len) {
   return {p, len - 8, tag};
 }
 
+// Reads a varint32 of at most 5 bytes; returns the byte after it.
+const char* read_varint32(const char* p, std::uint32_t& out) {
+  out = 0;
+  for (int shift = 0; shift <= 28; shift += 7) {
+    const unsigned byte = static_cast<unsigned char>(*p++);
+    out |= (byte & 0x7Fu) << shift;
+    if ((byte & 0x80u) == 0) break;
+  }
+  return p;
+}
+
 EntryKey decode_entry(const char* entry) {
   std::uint32_t len = 0;
-  int shift = 0;
-  const auto* p = reinterpret_cast<const unsigned char*>(entry);
-  for (;;) {
-    const unsigned byte = *p++;
-    len |= (byte & 0x7Fu) << shift;
-    if ((byte & 0x80u) == 0) break;
-    shift += 7;
-  }
-  return from_internal(reinterpret_cast<const char*>(p), len);
+  const char* key = read_varint32(entry, len);
+  return from_internal(key, len);
 }
 
 // rocksdb::LookupKey is not in the installed headers; since LevelDB it has been three
@@ -69,14 +73,7 @@ struct LookupKeyLayout {
 EntryKey lookup_target(const rocksdb::LookupKey& k) {
   const auto& l = reinterpret_cast<const LookupKeyLayout&>(k);
   std::uint32_t len = 0;
-  int shift = 0;
-  const char* p = l.start;
-  for (int i = 0; p != nullptr && i < 5; ++i) {
-    const unsigned byte = static_cast<unsigned char>(*p++);
-    len |= (byte & 0x7Fu) << shift;
-    if ((byte & 0x80u) == 0) break;
-    shift += 7;
-  }
+  const char* p = l.start != nullptr ? read_varint32(l.start, len) : nullptr;
   if (p == nullptr || p != l.kstart || l.end < l.kstart ||
       static_cast<std::size_t>(l.end - l.kstart) != len || len < 8) {
     std::fputs("rstmdbd: fatal: rocksdb::LookupKey layout is not the one this build expects\n", stderr);
