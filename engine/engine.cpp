@@ -343,6 +343,8 @@ class Engine::Impl {
   void deliver(std::vector<PendingReply>& replies, const std::optional<storage::StorageError>& failure);
   void note_unsynced_write(std::uint64_t entries);
   bool periodic_sync_due(std::chrono::steady_clock::time_point now) const;
+  // N of every_n / every_ms (at least 1).
+  std::uint64_t policy_n() const { return std::max<std::uint64_t>(options_.fsync_policy.n, 1); }
   void absorb(InFlight& group);
   void maintenance_loop();
 
@@ -739,7 +741,7 @@ void Engine::Impl::absorb(InFlight& group) {
 
 void Engine::Impl::committer_loop() {
   const bool timed = options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryMs;
-  const auto period = std::chrono::milliseconds(std::max<std::uint64_t>(options_.fsync_policy.n, 1));
+  const auto period = std::chrono::milliseconds(policy_n());
   std::unique_lock lock(commit_mutex_);
   for (;;) {
     if (handed_ && !handed_->done) {
@@ -776,10 +778,9 @@ bool Engine::Impl::periodic_sync_due(std::chrono::steady_clock::time_point now) 
   if (unsynced_entries_ == 0) return false;
   switch (options_.fsync_policy.kind) {
     case Kind::EveryN:
-      return unsynced_entries_ >= std::max<std::uint64_t>(options_.fsync_policy.n, 1);
+      return unsynced_entries_ >= policy_n();
     case Kind::EveryMs:
-      return now - last_sync_ >=
-             std::chrono::milliseconds(std::max<std::uint64_t>(options_.fsync_policy.n, 1));
+      return now - last_sync_ >= std::chrono::milliseconds(policy_n());
     case Kind::EveryWrite:
     case Kind::Never:
       return false;

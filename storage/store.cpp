@@ -391,8 +391,9 @@ rocksdb::Options db_options(const StoreOptions& options) {
   o.allow_concurrent_memtable_write = false;
   o.bytes_per_sync = kBytesPerSync;
   o.wal_bytes_per_sync = kBytesPerSync;
-  // storage.wal_segment_size_mb bounds all memtables together: with atomic flush they fill and
-  // flush as one, and each flush starts a new WAL file of about this size.
+  // Counts only RocksDB's own arenas (range deletions); the ordered memtable's memory is
+  // bounded per CF by write_buffer_size (cf_options). With atomic flush all memtables flush as
+  // one, and each flush starts a new WAL file of about storage.wal_segment_size_mb.
   o.db_write_buffer_size = static_cast<std::size_t>(options.write_buffer_mb * kMiB);
   o.max_total_wal_size = kMaxTotalWalFactor * options.write_buffer_mb * kMiB;
   // Restart must not grow with history: do not read every SST's properties at open.

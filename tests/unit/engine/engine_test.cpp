@@ -84,6 +84,26 @@ engine::ApplyEvent go(const std::string& id) {
   return a;
 }
 
+// Submits `count` GO events to instance `id` without waiting between them, then waits for all.
+// Each successful result is passed to `seen` (under a lock, in reply order).
+void apply_many(engine::Engine& eng, const std::string& id, int count,
+                const std::function<void(const json::object&)>& seen = {}) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  for (int i = 0; i < count; ++i) {
+    eng.apply_event(go(id), [&](engine::Result r) {
+      auto o = ok(r);
+      std::lock_guard lock(mu);
+      if (seen) seen(o);
+      ++done;
+      cv.notify_one();
+    });
+  }
+  std::unique_lock lock(mu);
+  REQUIRE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == count; }));
+}
+
 }  // namespace
 
 TEST_CASE("group commit shares syncs between concurrent writes and keeps offsets gap-free") {
@@ -95,23 +115,10 @@ TEST_CASE("group commit shares syncs between concurrent writes and keeps offsets
   const auto before = eng.io_stats();
 
   constexpr int kWrites = 500;
-  std::mutex mu;
-  std::condition_variable cv;
-  int done = 0;
   std::vector<std::uint64_t> offsets;
-  for (int i = 0; i < kWrites; ++i) {
-    eng.apply_event(go("i"), [&](engine::Result r) {
-      auto o = ok(r);
-      std::lock_guard lock(mu);
-      offsets.push_back(o.at("wal_offset").to_number<std::uint64_t>());
-      ++done;
-      cv.notify_one();
-    });
-  }
-  {
-    std::unique_lock lock(mu);
-    REQUIRE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == kWrites; }));
-  }
+  apply_many(eng, "i", kWrites, [&](const json::object& o) {
+    offsets.push_back(o.at("wal_offset").to_number<std::uint64_t>());
+  });
   // Replies come back in submission order with consecutive offsets.
   for (int i = 0; i < kWrites; ++i)
     CHECK(offsets[i] == 3 + static_cast<std::uint64_t>(i));
@@ -207,23 +214,6 @@ engine::EngineOptions with_policy(config::FsyncPolicy::Kind kind, std::uint64_t 
   o.fsync_policy.kind = kind;
   o.fsync_policy.n = n;
   return o;
-}
-
-// Submits `count` GO events to instance `id` without waiting between them, then waits for all.
-void apply_many(engine::Engine& eng, const std::string& id, int count) {
-  std::mutex mu;
-  std::condition_variable cv;
-  int done = 0;
-  for (int i = 0; i < count; ++i) {
-    eng.apply_event(go(id), [&](engine::Result r) {
-      ok(r);
-      std::lock_guard lock(mu);
-      ++done;
-      cv.notify_one();
-    });
-  }
-  std::unique_lock lock(mu);
-  REQUIRE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == count; }));
 }
 
 // Polls until `pred` holds or 10 s pass; returns whether it held.

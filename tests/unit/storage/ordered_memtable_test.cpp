@@ -48,6 +48,18 @@ std::string key_of(std::uint32_t n) {
   return k;
 }
 
+// Stages a put, or with no value a delete, in the batch and in the model alike.
+void stage(rocksdb::WriteBatch& batch, std::map<std::string, std::string>& model, const std::string& k,
+           const std::optional<std::string>& v) {
+  if (v) {
+    batch.Put(k, *v);
+    model[k] = *v;
+  } else {
+    batch.Delete(k);
+    model.erase(k);
+  }
+}
+
 // Walks the whole database both ways and checks it against the model.
 void check_against(rocksdb::DB& db, const std::map<std::string, std::string>& model) {
   std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
@@ -88,21 +100,17 @@ TEST_CASE("ordered memtable: random puts and deletes read back like a sorted map
     for (int i = 0; i < 500; ++i) {
       const std::string k = key_of(rng() % 3000);
       if (rng() % 4 == 0) {
-        batch.Delete(k);
-        model.erase(k);
+        stage(batch, model, k, std::nullopt);
       } else {
-        const std::string v =
-            "v" + std::to_string(round) + "-" + std::to_string(i) + std::string(rng() % 200, 'p');
-        batch.Put(k, v);
-        model[k] = v;
+        stage(batch, model, k,
+              "v" + std::to_string(round) + "-" + std::to_string(i) + std::string(rng() % 200, 'p'));
       }
     }
     // In-order appends too (the change log's pattern).
     for (int i = 0; i < 50; ++i) {
       char k[32];
       std::snprintf(k, sizeof k, "z%08d", round * 50 + i);
-      batch.Put(k, "log");
-      model[k] = "log";
+      stage(batch, model, k, "log");
     }
     REQUIRE(db->Write(rocksdb::WriteOptions(), &batch).ok());
     if (round % 5 == 4) check_against(*db, model);
@@ -169,14 +177,14 @@ TEST_CASE("ordered memtable: readers see consistent data while one writer insert
   CHECK(scans.load() > 0);
 }
 
-TEST_CASE("ordered memtable: sorted batches (finger search) interleaved with random ones") {
+TEST_CASE("ordered memtable: sorted batches interleaved with random ones") {
   TempDir dir;
   auto db = open_db(dir);
   std::map<std::string, std::string> model;
   std::mt19937 rng(99);
   for (int round = 0; round < 40; ++round) {
-    // Half the rounds write their keys in ascending order, as a commit group does; the keys
-    // land all over the existing list, so each insert climbs and descends from the last one.
+    // Half the rounds write their keys in ascending order; the keys land all over the
+    // existing list, so consecutive inserts are near each other but never adjacent.
     std::vector<std::string> keys;
     for (int i = 0; i < 300; ++i)
       keys.push_back(key_of(rng() % 20000));
@@ -184,12 +192,9 @@ TEST_CASE("ordered memtable: sorted batches (finger search) interleaved with ran
     rocksdb::WriteBatch batch;
     for (const auto& k : keys) {
       if (rng() % 5 == 0) {
-        batch.Delete(k);
-        model.erase(k);
+        stage(batch, model, k, std::nullopt);
       } else {
-        const std::string v = k + "@" + std::to_string(round);
-        batch.Put(k, v);
-        model[k] = v;
+        stage(batch, model, k, k + "@" + std::to_string(round));
       }
     }
     REQUIRE(db->Write(rocksdb::WriteOptions(), &batch).ok());
