@@ -17,7 +17,6 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -85,12 +84,6 @@ std::string hex8(std::uint32_t v) {
   char buf[9];
   std::snprintf(buf, sizeof buf, "%08x", v);
   return buf;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(),
-                    [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
 }
 
 Error instance_not_found(const std::string& id) {
@@ -958,7 +951,7 @@ Result Engine::Impl::put_machine(View& v, const PutMachine& c) {
   if (auto* e = std::get_if<Error>(&parsed)) return std::move(*e);
   auto& definition = std::get<statemachine::MachineDefinition>(parsed);
   const std::string checksum = definition.checksum();
-  if (c.checksum && !iequals(*c.checksum, checksum)) {
+  if (c.checksum && !protocol::ascii_iequals(*c.checksum, checksum)) {
     json::object d;
     d["field"] = "checksum";
     fail(ErrorCode::BadRequest, "checksum mismatch: computed " + checksum + ", supplied " + *c.checksum,

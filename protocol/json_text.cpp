@@ -367,6 +367,13 @@ void append_json_double(std::string& out, double d) {
   out.append(text, o);
 }
 
+bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
+  auto lower = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c + 32) : c; };
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(),
+                    [&](unsigned char x, unsigned char y) { return lower(x) == lower(y); });
+}
+
 bool is_valid_utf8(std::string_view s) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* const end = p + s.size();

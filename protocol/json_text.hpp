@@ -31,6 +31,10 @@ void append_json_double(std::string& out, double d);
 // Strict UTF-8 validation (no overlongs, no surrogates, max U+10FFFF).
 bool is_valid_utf8(std::string_view s) noexcept;
 
+// ASCII case-insensitive equality, for protocol values the spec compares that way (a
+// machine checksum, the AUTH method). Bytes outside ASCII compare exactly.
+bool ascii_iequals(std::string_view a, std::string_view b) noexcept;
+
 struct JsonParseError {
   std::string reason;  // e.g. "syntax error", "extra data", "nesting too deep"
 };

@@ -1,6 +1,7 @@
 #include "server/session_ops.hpp"
 
 #include "config/config.hpp"
+#include "protocol/json_text.hpp"
 #include "server/auth.hpp"
 #include "server/params.hpp"
 
@@ -8,7 +9,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 
 namespace rstmdb::server {
 
@@ -94,12 +94,6 @@ Reply hello(const protocol::Request& request, SessionContext& session) {
   return Reply::ok(std::move(result));
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(),
-                    [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
-}
-
 protocol::Error auth_failed(std::string why) {
   return protocol::Error{protocol::ErrorCode::AuthFailed, "authentication failed: " + why, {}};
 }
@@ -109,7 +103,7 @@ Reply auth(const protocol::Request& request, SessionContext& session, const Serv
   const json::value* token = params.find("token");
   if (token == nullptr || !token->is_string()) throw RequestError(missing_field("token"));
   const auto method = params.optional_string("method");
-  if (method && !iequals(*method, "bearer"))
+  if (method && !protocol::ascii_iequals(*method, "bearer"))
     throw RequestError(auth_failed("unsupported auth method: " + *method));
   const std::string_view token_text = token->get_string();
   if (token_text.empty()) throw RequestError(auth_failed("empty token"));

@@ -322,3 +322,13 @@ TEST_CASE("strict UTF-8 validation", "[json_text]") {
     CHECK_FALSE(is_valid_utf8(s.substr(0, pos + 3)));
   }
 }
+
+TEST_CASE("ascii_iequals folds ASCII letters only") {
+  CHECK(ascii_iequals("Bearer", "bEARER"));
+  CHECK(ascii_iequals("26ADBD14", "26adbd14"));
+  CHECK(ascii_iequals("", ""));
+  CHECK_FALSE(ascii_iequals("bearer", "bearers"));
+  CHECK_FALSE(ascii_iequals("26adbd14", "26adbd15"));
+  CHECK_FALSE(ascii_iequals("[", "{"));                // 0x5B vs 0x7B: not letters
+  CHECK_FALSE(ascii_iequals("\xC3\x84", "\xC3\xA4"));  // Ä vs ä: not folded
+}
