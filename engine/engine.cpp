@@ -150,6 +150,9 @@ class View {
       : impl_(impl), parent_(parent), next_offset_(next_offset), now_(now) {}
 
   std::int64_t now() const noexcept { return now_; }
+  // Moves the group clock forward (never back, so timestamps follow offset order). The
+  // sequencer calls it before staging jobs into a group that stayed open.
+  void advance_clock(std::int64_t now) noexcept { now_ = std::max(now_, now); }
   std::uint64_t next_offset() const noexcept { return next_offset_; }
 
   const Instance* instance(const std::string& id);
@@ -327,6 +330,7 @@ class Engine::Impl {
   };
 
   void sequencer_loop();
+  void wake_sequencer();
   void run_job(View& group, Job& job, std::vector<PendingReply>& replies);
   std::unique_ptr<InFlight> new_group();
   void hand_off(std::unique_ptr<InFlight> group);
@@ -355,6 +359,9 @@ class Engine::Impl {
   std::mutex commit_mutex_;
   std::condition_variable commit_cv_;
   std::unique_ptr<InFlight> handed_;
+  // True from hand-off until the committer has finished the group. Read by the sequencer
+  // under queue_mutex_ (its wait predicate); the committer clears it and then wakes it.
+  std::atomic<bool> committer_busy_{false};
   bool committer_stopping_ = false;
   std::thread committer_;
 
@@ -554,6 +561,15 @@ void Engine::Impl::submit(Job job) {
   if (wake) queue_cv_.notify_one();
 }
 
+void Engine::Impl::wake_sequencer() {
+  bool wake;
+  {
+    std::lock_guard lock(queue_mutex_);
+    wake = sequencer_waiting_;
+  }
+  if (wake) queue_cv_.notify_one();
+}
+
 void Engine::Impl::shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
@@ -599,23 +615,29 @@ std::optional<IdempotencyValue> Engine::Impl::committed_idempotency(const std::s
 
 void Engine::Impl::sequencer_loop() {
   next_offset_ = latest_offset_.load() + 1;
+  const bool syncs_every_write = options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryWrite;
   std::vector<Job> jobs;
+  auto group = new_group();
+  std::size_t group_jobs = 0;  // jobs staged in `group`
   for (;;) {
     jobs.clear();
     bool stop = false;
     {
       std::unique_lock lock(queue_mutex_);
       sequencer_waiting_ = true;
-      queue_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      // Also wakes when the committer becomes free while a staged group waits for it.
+      queue_cv_.wait(
+          lock, [&] { return !queue_.empty() || stopping_ || (group_jobs > 0 && !committer_busy_.load()); });
       sequencer_waiting_ = false;
-      while (!queue_.empty() && jobs.size() < kMaxGroupJobs) {
+      while (!queue_.empty() && group_jobs + jobs.size() < kMaxGroupJobs) {
         jobs.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
       stop = stopping_ && queue_.empty();
     }
 
-    auto group = new_group();
+    // A timestamp is never earlier than its request's arrival, even in a group opened earlier.
+    if (!jobs.empty()) group->view->advance_clock(now_ms());
     for (auto& job : jobs) {
       if (job.exclusive) {
         // Runs alone, on fully committed state, and is absorbed before anything else runs.
@@ -626,14 +648,25 @@ void Engine::Impl::sequencer_loop() {
         hand_off(std::move(group));
         drain();
         group = new_group();
+        group_jobs = 0;
         continue;
       }
       run_job(*group->view, job, group->replies);
+      ++group_jobs;
     }
-    hand_off(std::move(group));
     if (stop) {
+      hand_off(std::move(group));
       drain();
       return;
+    }
+    // While the committer syncs one group the next stays open and keeps collecting jobs, so
+    // the next sync covers everything that arrived during this one (a closed group would
+    // leave later arrivals waiting a whole extra sync).
+    const bool keep_open = syncs_every_write && committer_busy_.load() && group_jobs < kMaxGroupJobs;
+    if (group_jobs > 0 && !keep_open) {
+      hand_off(std::move(group));
+      group = new_group();
+      group_jobs = 0;
     }
   }
 }
@@ -701,6 +734,7 @@ void Engine::Impl::hand_off(std::unique_ptr<InFlight> group) {
   }
   {
     std::lock_guard lock(commit_mutex_);
+    committer_busy_.store(true);
     handed_ = std::move(group);
   }
   commit_cv_.notify_all();
@@ -743,7 +777,11 @@ void Engine::Impl::committer_loop() {
       complete_commit(*group);
       lock.lock();
       group->done = true;
+      committer_busy_.store(false);
       commit_cv_.notify_all();
+      lock.unlock();
+      wake_sequencer();
+      lock.lock();
       continue;
     }
     if (periodic_sync_due(std::chrono::steady_clock::now()) ||

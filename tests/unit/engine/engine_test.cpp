@@ -132,6 +132,48 @@ TEST_CASE("group commit shares syncs between concurrent writes and keeps offsets
   CHECK(got.at("last_wal_offset").to_number<std::uint64_t>() == 2 + kWrites);
 }
 
+TEST_CASE("a write that joins a group while a sync runs is timestamped no earlier than its submission") {
+  TempDir dir;
+  auto store = open_store(dir);
+  engine::Engine eng(*store, engine::EngineOptions{});
+  put_cycle(eng);
+  create(eng, "busy");
+  // Keeps the committer syncing, so the creates below join groups that stay open.
+  std::thread load([&] { apply_many(eng, "busy", 400); });
+  constexpr int kCreates = 100;
+  const auto wall_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  std::vector<std::int64_t> submitted_at(kCreates);
+  for (int i = 0; i < kCreates; ++i) {
+    engine::CreateInstance c;
+    c.instance_id = "late-" + std::to_string(i);
+    c.machine = "m";
+    c.version = 1;
+    submitted_at[i] = wall_ms();
+    eng.create_instance(c, [&](engine::Result r) {
+      ok(r);
+      std::lock_guard lock(mu);
+      ++done;
+      cv.notify_one();
+    });
+  }
+  {
+    std::unique_lock lock(mu);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == kCreates; }));
+  }
+  load.join();
+  for (int i = 0; i < kCreates; ++i) {
+    const auto got = ok(eng.get_instance({"late-" + std::to_string(i)}));
+    CHECK(got.at("created_at").to_number<std::int64_t>() >= submitted_at[i]);
+  }
+}
+
 TEST_CASE("atomic batch commits all or nothing") {
   TempDir dir;
   auto store = open_store(dir);
