@@ -11,9 +11,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <string_view>
 #include <vector>
 
 namespace rstmdb::storage {
@@ -28,6 +30,9 @@ constexpr unsigned kBranching = 4;
 // is a chain of cache misses across the whole memtable, and 4 KiB pages add a TLB miss to
 // most of them.
 constexpr std::size_t kBlockBytes = 2u << 20;
+// A walk back from a finger longer than this falls back to a search from the head (a node of
+// height h is expected about 4^(h-1) nodes back; 24 covers heights 1-2, 94% of nodes).
+constexpr int kMaxFingerSteps = 24;
 
 // A memtable entry is varint32(internal key length), the internal key (user key, then an
 // 8-byte little-endian tag = sequence << 8 | type), then the value; RocksDB writes it.
@@ -91,7 +96,62 @@ int compare(const EntryKey& a, const EntryKey& b) {
   return 0;
 }
 
+std::uint64_t hash_user_key(const EntryKey& k) {
+  return std::hash<std::string_view>{}(std::string_view(k.user, k.user_len));
+}
+
+// Open-addressing map from a user key to a node, keyed by the node's own key bytes (nothing
+// is copied). Single-threaded; entries are only added or repointed, never removed.
+template <typename NodeT>
+class FingerTable {
+ public:
+  // The slot for the key, null if new (the caller stores a node with that user key in it).
+  template <typename KeyOf>
+  NodeT*& slot(const EntryKey& key, std::uint64_t hash, KeyOf key_of) {
+    if ((used_ + 1) * 2 > slots_.size()) grow();
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+      Slot& s = slots_[i];
+      if (s.node == nullptr) {
+        ++used_;
+        s.hash = hash;
+        return s.node;
+      }
+      if (s.hash == hash) {
+        const EntryKey k = key_of(s.node);
+        if (k.user_len == key.user_len && std::memcmp(k.user, key.user, k.user_len) == 0) return s.node;
+      }
+    }
+  }
+
+  std::size_t bytes() const { return slots_.size() * sizeof(Slot); }
+
+ private:
+  struct Slot {
+    std::uint64_t hash = 0;
+    NodeT* node = nullptr;
+  };
+
+  void grow() {
+    std::vector<Slot> old(std::max<std::size_t>(slots_.size() * 2, 1024));
+    old.swap(slots_);
+    const std::size_t mask = slots_.size() - 1;
+    for (const Slot& s : old) {
+      if (s.node == nullptr) continue;
+      std::size_t i = s.hash & mask;
+      while (slots_[i].node != nullptr)
+        i = (i + 1) & mask;
+      slots_[i] = s;
+    }
+  }
+
+  std::vector<Slot> slots_;
+  std::size_t used_ = 0;
+};
+
 struct alignas(8) Node {
+  // The node before this one on level 0; maintained and read by the writer only.
+  Node* prev0;
   std::int64_t height;
   // next[height] follow, then the entry bytes.
   std::atomic<Node*>* links() { return reinterpret_cast<std::atomic<Node*>*>(this + 1); }
@@ -131,19 +191,31 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
     const int top = height_.load(std::memory_order_relaxed);
     Node* last = tail_[0];
     if (last != head_ && compare(decode_entry(last->entry()), key) < 0) {
-      // In-order arrival: after the last node on every level.
+      // In-order arrival (the change log): after the last node on every level. Such a key
+      // has no older version here, so it needs no finger.
       std::copy(tail_, tail_ + kMaxHeight, prev);
     } else {
-      find_predecessors(key, prev, top);
+      const std::uint64_t hash = hash_user_key(key);
+      Node*& finger = fingers_.slot(key, hash, [](Node* n) { return decode_entry(n->entry()); });
+      if (finger == nullptr || !predecessors_from_finger(key, finger, static_cast<int>(x->height), prev)) {
+        find_predecessors(key, prev, top);
+      }
+      finger = x;
+      bytes_.store(node_bytes_ + fingers_.bytes(), std::memory_order_relaxed);
     }
     for (int i = top; i < x->height; ++i)
       prev[i] = head_;
     if (x->height > top) height_.store(static_cast<int>(x->height), std::memory_order_relaxed);
+    x->prev0 = prev[0];
     for (int i = 0; i < x->height; ++i) {
       Node* after = prev[i]->next_relaxed(i);
       x->links()[i].store(after, std::memory_order_relaxed);
       prev[i]->set_next(i, x);
-      if (after == nullptr) tail_[i] = x;
+      if (after == nullptr) {
+        tail_[i] = x;
+      } else if (i == 0) {
+        after->prev0 = x;
+      }
     }
   }
 
@@ -215,12 +287,13 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
 
   Node* new_node(int height, std::size_t entry_len) {
     const std::size_t bytes = node_bytes(height, entry_len);
-    bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    node_bytes_ += bytes;
+    bytes_.store(node_bytes_ + fingers_.bytes(), std::memory_order_relaxed);
     return init_node(allocate(bytes), height);
   }
 
   static Node* init_node(char* p, int height) {
-    Node* n = new (p) Node{height};
+    Node* n = new (p) Node{nullptr, height};
     static_assert(sizeof(Node) % alignof(std::atomic<Node*>) == 0);
     for (int i = 0; i < height; ++i)
       new (&n->links()[i]) std::atomic<Node*>(nullptr);
@@ -263,15 +336,41 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
   // prev[i] = the last node on level i whose key is < key, for every level below top.
   void find_predecessors(const EntryKey& key, Node** prev, int top) const {
     Node* x = head_;
+    Node* bound = nullptr;  // a node known to be >= key: no need to compare it again
     for (int level = top - 1; level >= 0; --level) {
       for (;;) {
         Node* n = x->next(level);
-        if (n != nullptr) __builtin_prefetch(n->next_relaxed(level));
-        if (n == nullptr || compare(decode_entry(n->entry()), key) >= 0) break;
+        if (n != nullptr && n != bound) __builtin_prefetch(n->next_relaxed(level));
+        if (n == nullptr || n == bound || compare(decode_entry(n->entry()), key) >= 0) {
+          bound = n;
+          break;
+        }
         x = n;
       }
       prev[level] = x;
     }
+  }
+
+  // The same predecessors for a new version of a user key, found from its newest version
+  // (`finger`) instead of from the head: the new entry sorts right before it, and walking
+  // back on level 0 meets the predecessor on level i as the first node taller than i.
+  // False (and prev unusable) when the finger does not bracket the key or the walk would be
+  // long; the caller then searches from the head.
+  bool predecessors_from_finger(const EntryKey& key, Node* finger, int height, Node** prev) const {
+    Node* before = finger->prev0;
+    if (compare(key, decode_entry(finger->entry())) >= 0) return false;
+    if (before != head_ && compare(decode_entry(before->entry()), key) >= 0) return false;
+    int steps = 0;
+    int level = 0;
+    for (Node* n = before; level < height;) {
+      if (n == head_ || n->height > level) {
+        prev[level++] = n;
+        continue;
+      }
+      if (++steps > kMaxFingerSteps) return false;
+      n = n->prev0;
+    }
+    return true;
   }
 
   // First node whose key is >= key, or null.
@@ -346,7 +445,9 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
   std::unique_ptr<char[]> head_storage_;
   Node* head_ = nullptr;
   std::atomic<int> height_{1};
-  std::atomic<std::size_t> bytes_{0};  // bytes of nodes handed out
+  std::size_t node_bytes_ = 0;         // writer-only
+  FingerTable<Node> fingers_;          // writer-only: user key -> its newest node
+  std::atomic<std::size_t> bytes_{0};  // bytes of nodes handed out and of the finger table
 
   std::mutex iterator_mutex_;
   std::vector<void*> iterator_slots_;  // every slot ever made, freed with the table
