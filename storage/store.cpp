@@ -342,8 +342,12 @@ rocksdb::ColumnFamilyOptions cf_options(Cf cf, const StoreOptions& options,
 
   const auto supported = rocksdb::GetSupportedCompressions();
   o.compression = pick_compression(supported, {rocksdb::kLZ4Compression, rocksdb::kSnappyCompression});
+  // The change log is appended in key order: its flushed files never overlap and move down
+  // the levels without a rewrite, but only while every level uses the same compression.
   o.bottommost_compression =
-      pick_compression(supported, {rocksdb::kZSTD, rocksdb::kLZ4Compression, rocksdb::kSnappyCompression});
+      cf == Cf::Log ? o.compression
+                    : pick_compression(
+                          supported, {rocksdb::kZSTD, rocksdb::kLZ4Compression, rocksdb::kSnappyCompression});
 
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = cache;
