@@ -1,5 +1,7 @@
 #include "storage/ordered_memtable.hpp"
 
+#include "storage/finger_table.hpp"
+
 #include <rocksdb/slice.h>
 
 #include <sys/mman.h>
@@ -100,55 +102,6 @@ std::uint64_t hash_user_key(const EntryKey& k) {
   return std::hash<std::string_view>{}(std::string_view(k.user, k.user_len));
 }
 
-// Open-addressing map from a user key to a node, keyed by the node's own key bytes (nothing
-// is copied). Single-threaded; entries are only added or repointed, never removed.
-template <typename NodeT>
-class FingerTable {
- public:
-  // The slot for the key, null if new (the caller stores a node with that user key in it).
-  template <typename KeyOf>
-  NodeT*& slot(const EntryKey& key, std::uint64_t hash, KeyOf key_of) {
-    if ((used_ + 1) * 2 > slots_.size()) grow();
-    const std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
-      Slot& s = slots_[i];
-      if (s.node == nullptr) {
-        ++used_;
-        s.hash = hash;
-        return s.node;
-      }
-      if (s.hash == hash) {
-        const EntryKey k = key_of(s.node);
-        if (k.user_len == key.user_len && std::memcmp(k.user, key.user, k.user_len) == 0) return s.node;
-      }
-    }
-  }
-
-  std::size_t bytes() const { return slots_.size() * sizeof(Slot); }
-
- private:
-  struct Slot {
-    std::uint64_t hash = 0;
-    NodeT* node = nullptr;
-  };
-
-  void grow() {
-    std::vector<Slot> old(std::max<std::size_t>(slots_.size() * 2, 1024));
-    old.swap(slots_);
-    const std::size_t mask = slots_.size() - 1;
-    for (const Slot& s : old) {
-      if (s.node == nullptr) continue;
-      std::size_t i = s.hash & mask;
-      while (slots_[i].node != nullptr)
-        i = (i + 1) & mask;
-      slots_[i] = s;
-    }
-  }
-
-  std::vector<Slot> slots_;
-  std::size_t used_ = 0;
-};
-
 struct alignas(8) Node {
   // The node before this one on level 0; maintained and read by the writer only.
   Node* prev0;
@@ -196,11 +149,15 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
       std::copy(tail_, tail_ + kMaxHeight, prev);
     } else {
       const std::uint64_t hash = hash_user_key(key);
-      Node*& finger = fingers_.slot(key, hash, [](Node* n) { return decode_entry(n->entry()); });
-      if (finger == nullptr || !predecessors_from_finger(key, finger, static_cast<int>(x->height), prev)) {
+      Node** finger = fingers_.slot(std::string_view(key.user, key.user_len), hash, [](Node* n) {
+        const EntryKey k = decode_entry(n->entry());
+        return std::string_view(k.user, k.user_len);
+      });
+      if (finger == nullptr || *finger == nullptr ||
+          !predecessors_from_finger(key, *finger, static_cast<int>(x->height), prev)) {
         find_predecessors(key, prev, top);
       }
-      finger = x;
+      if (finger != nullptr) *finger = x;
       bytes_.store(node_bytes_ + fingers_.bytes(), std::memory_order_relaxed);
     }
     for (int i = top; i < x->height; ++i)

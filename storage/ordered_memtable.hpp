@@ -6,7 +6,10 @@
 // inline (bytewise user keys, then sequence/type descending), appends in O(1) when keys
 // arrive in order (the change log's offsets), and keeps its nodes in 2 MiB blocks advised for
 // transparent huge pages (a random insert is a chain of cache misses; this removes most of
-// the TLB misses on top). Memory is reported through ApproximateMemoryUsage (node bytes), so
+// the TLB misses on top). A new version of a user key the table already holds is linked from
+// that key's newest node (storage/finger_table.hpp, plus writer-only level-0 back links)
+// instead of being searched for from the head: ~3 cache misses instead of ~20. Memory is
+// reported through ApproximateMemoryUsage (node bytes and the finger table), so
 // write_buffer_size bounds each table; RocksDB's write-buffer manager does not see it.
 //
 // Contract (MemTableRep): Insert is called by one thread at a time (the DB is opened with
