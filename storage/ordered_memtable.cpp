@@ -42,6 +42,8 @@ struct EntryKey {
   const char* user;
   std::size_t user_len;
   std::uint64_t tag;
+
+  std::string_view user_key() const { return {user, user_len}; }
 };
 
 EntryKey from_internal(const char* p, std::size_t len) {
@@ -98,10 +100,6 @@ int compare(const EntryKey& a, const EntryKey& b) {
   return 0;
 }
 
-std::uint64_t hash_user_key(const EntryKey& k) {
-  return std::hash<std::string_view>{}(std::string_view(k.user, k.user_len));
-}
-
 struct alignas(8) Node {
   // The node before this one on level 0; maintained and read by the writer only.
   Node* prev0;
@@ -148,17 +146,15 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
       // has no older version here, so it needs no finger.
       std::copy(tail_, tail_ + kMaxHeight, prev);
     } else {
-      const std::uint64_t hash = hash_user_key(key);
-      Node** finger = fingers_.slot(std::string_view(key.user, key.user_len), hash, [](Node* n) {
-        const EntryKey k = decode_entry(n->entry());
-        return std::string_view(k.user, k.user_len);
-      });
+      const std::string_view user_key = key.user_key();
+      Node** finger = fingers_.slot(user_key, std::hash<std::string_view>{}(user_key),
+                                    [](Node* n) { return decode_entry(n->entry()).user_key(); });
       if (finger == nullptr || *finger == nullptr ||
           !predecessors_from_finger(key, *finger, static_cast<int>(x->height), prev)) {
         find_predecessors(key, prev, top);
       }
       if (finger != nullptr) *finger = x;
-      bytes_.store(node_bytes_ + fingers_.bytes(), std::memory_order_relaxed);
+      publish_memory_usage();  // the finger table may have grown
     }
     for (int i = top; i < x->height; ++i)
       prev[i] = head_;
@@ -245,9 +241,12 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
   Node* new_node(int height, std::size_t entry_len) {
     const std::size_t bytes = node_bytes(height, entry_len);
     node_bytes_ += bytes;
-    bytes_.store(node_bytes_ + fingers_.bytes(), std::memory_order_relaxed);
+    publish_memory_usage();
     return init_node(allocate(bytes), height);
   }
+
+  // What ApproximateMemoryUsage reports: node bytes plus the finger table. Writer-only.
+  void publish_memory_usage() { bytes_.store(node_bytes_ + fingers_.bytes(), std::memory_order_relaxed); }
 
   static Node* init_node(char* p, int height) {
     Node* n = new (p) Node{nullptr, height};
