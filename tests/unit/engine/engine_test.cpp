@@ -69,12 +69,17 @@ void put_cycle(engine::Engine& eng) {
   ok(wait([&](auto cb) { eng.put_machine({"m", 1, cycle_definition(), std::nullopt}, cb); }));
 }
 
-void create(engine::Engine& eng, const std::string& id) {
+// CREATE_INSTANCE of `id` on machine m v1.
+engine::CreateInstance new_instance(const std::string& id) {
   engine::CreateInstance c;
   c.instance_id = id;
   c.machine = "m";
   c.version = 1;
-  ok(wait([&](auto cb) { eng.create_instance(c, cb); }));
+  return c;
+}
+
+void create(engine::Engine& eng, const std::string& id) {
+  ok(wait([&](auto cb) { eng.create_instance(new_instance(id), cb); }));
 }
 
 engine::ApplyEvent go(const std::string& id) {
@@ -84,15 +89,16 @@ engine::ApplyEvent go(const std::string& id) {
   return a;
 }
 
-// Submits `count` GO events to instance `id` without waiting between them, then waits for all.
-// Each successful result is passed to `seen` (under a lock, in reply order).
-void apply_many(engine::Engine& eng, const std::string& id, int count,
-                const std::function<void(const json::object&)>& seen = {}) {
+// Calls submit(i, done) for i in [0, count) without waiting between them (submit hands `done`
+// to the engine), then waits for every reply. Each successful result is passed to `seen`
+// (under a lock, in reply order).
+void submit_many(int count, const std::function<void(int, engine::ResultCallback)>& submit,
+                 const std::function<void(const json::object&)>& seen = {}) {
   std::mutex mu;
   std::condition_variable cv;
   int done = 0;
   for (int i = 0; i < count; ++i) {
-    eng.apply_event(go(id), [&](engine::Result r) {
+    submit(i, [&](engine::Result r) {
       auto o = ok(r);
       std::lock_guard lock(mu);
       if (seen) seen(o);
@@ -102,6 +108,13 @@ void apply_many(engine::Engine& eng, const std::string& id, int count,
   }
   std::unique_lock lock(mu);
   REQUIRE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == count; }));
+}
+
+// Submits `count` GO events to instance `id` at once, then waits for all (see submit_many).
+void apply_many(engine::Engine& eng, const std::string& id, int count,
+                const std::function<void(const json::object&)>& seen = {}) {
+  submit_many(
+      count, [&](int, engine::ResultCallback done) { eng.apply_event(go(id), std::move(done)); }, seen);
 }
 
 }  // namespace
@@ -146,27 +159,11 @@ TEST_CASE("a write that joins a group while a sync runs is timestamped no earlie
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
-  std::mutex mu;
-  std::condition_variable cv;
-  int done = 0;
   std::vector<std::int64_t> submitted_at(kCreates);
-  for (int i = 0; i < kCreates; ++i) {
-    engine::CreateInstance c;
-    c.instance_id = "late-" + std::to_string(i);
-    c.machine = "m";
-    c.version = 1;
+  submit_many(kCreates, [&](int i, engine::ResultCallback done) {
     submitted_at[i] = wall_ms();
-    eng.create_instance(c, [&](engine::Result r) {
-      ok(r);
-      std::lock_guard lock(mu);
-      ++done;
-      cv.notify_one();
-    });
-  }
-  {
-    std::unique_lock lock(mu);
-    REQUIRE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done == kCreates; }));
-  }
+    eng.create_instance(new_instance("late-" + std::to_string(i)), std::move(done));
+  });
   load.join();
   for (int i = 0; i < kCreates; ++i) {
     const auto got = ok(eng.get_instance({"late-" + std::to_string(i)}));
@@ -183,10 +180,7 @@ TEST_CASE("atomic batch commits all or nothing") {
 
   engine::Batch b;
   b.atomic = true;
-  engine::CreateInstance c;
-  c.instance_id = "x";
-  c.machine = "m";
-  c.version = 1;
+  const engine::CreateInstance c = new_instance("x");
   b.elements.push_back({"CREATE_INSTANCE", c});
   b.elements.push_back({"APPLY_EVENT", go("missing")});
   auto e = error(wait([&](auto cb) { eng.batch(b, cb); }));
