@@ -60,7 +60,7 @@ struct OpFailure {
 }
 
 Error storage_failure(const storage::StorageError& e) {
-  return Error{ErrorCode::WalIoError, "storage error: " + e.message, {}};
+  return Error{ErrorCode::WalIoError, "storage error: " + e.message(), {}};
 }
 
 std::int64_t now_ms() {
@@ -532,7 +532,7 @@ Engine::Impl::Impl(storage::Store& store, EngineOptions options)
       return true;
     });
   } catch (const storage::StorageError& e) {
-    throw std::runtime_error("storage error: " + e.message);
+    throw std::runtime_error("storage error: " + e.message());
   }
   sequencer_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "rstmdb-seq");
@@ -599,7 +599,7 @@ const Instance* Engine::Impl::committed_instance(const std::string& id) {
   if (!bytes) return nullptr;
   Instance inst;
   if (!storage::decode_instance(*bytes, inst.rec))
-    throw storage::StorageError{"corrupt instance record: " + id};
+    throw storage::StorageError("corrupt instance record: " + id, storage::StorageError::Kind::Corruption);
   json::value ctx = json::parse(inst.rec.ctx_json);
   inst.ctx = std::move(ctx.as_object());
   return &cache_.emplace(id, std::move(inst)).first->second;
@@ -609,7 +609,8 @@ std::optional<IdempotencyValue> Engine::Impl::committed_idempotency(const std::s
   auto bytes = store_.get(Cf::Idempotency, key);
   if (!bytes) return std::nullopt;
   storage::IdempotencyRecord record;
-  if (!storage::decode_idempotency(*bytes, record)) throw storage::StorageError{"corrupt idempotency record"};
+  if (!storage::decode_idempotency(*bytes, record))
+    throw storage::StorageError("corrupt idempotency record", storage::StorageError::Kind::Corruption);
   return IdempotencyValue{record.created_at, std::move(record.result_json)};
 }
 

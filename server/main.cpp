@@ -75,6 +75,31 @@ rstmdb::server::LogFormat log_format_of(const Config& config) {
   return config.logging.format == "json" ? rstmdb::server::LogFormat::Json : rstmdb::server::LogFormat::Text;
 }
 
+// RocksDB's lines in our log, under the logger "rocksdb" (storage/rocksdb_log.hpp).
+rstmdb::storage::RocksLogSink rocksdb_log_sink() {
+  auto log = rstmdb::server::get_logger("rocksdb");
+  return [log](rstmdb::storage::RocksLogLevel level, std::string_view line) {
+    using L = rstmdb::storage::RocksLogLevel;
+    switch (level) {
+      case L::Debug:
+        log->debug("{}", line);
+        break;
+      case L::Info:
+        log->info("{}", line);
+        break;
+      case L::Warn:
+        log->warn("{}", line);
+        break;
+      case L::Error:
+        log->error("{}", line);
+        break;
+      case L::Critical:
+        log->critical("{}", line);
+        break;
+    }
+  };
+}
+
 int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::time_point process_started) {
   const Config& config = loaded.config;
   ::umask(0077);
@@ -99,6 +124,7 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
   store_options.block_cache_mb = config.storage.block_cache_mb;
   store_options.max_open_files = config.storage.max_open_files;
   store_options.write_buffer_mb = config.storage.wal_segment_size_mb;
+  store_options.log_sink = rocksdb_log_sink();
   auto opened = rstmdb::storage::Store::open(store_options);
   if (!opened.store) {
     log->error("storage: {}", opened.message);

@@ -12,6 +12,7 @@
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/metadata.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -24,6 +25,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <system_error>
 #include <utility>
 
@@ -47,9 +49,6 @@ constexpr std::array<const char*, kCfCount> kCfNames = {
     "machines", "instances", "log", "index", "idempotency", "snapshots", "meta", "counts",
 };
 
-// runtime.md §5.6: the RocksDB info LOG is capped at 5 × 16 MiB.
-constexpr std::size_t kInfoLogMaxBytes = 16 * kMiB;
-constexpr std::size_t kInfoLogFiles = 5;
 // Deployment target is 2 cores: one flush and one compaction at a time.
 constexpr int kBackgroundJobs = 2;
 // Spread SST and WAL writeback so a flush or compaction does not queue a large burst of dirty
@@ -62,6 +61,17 @@ constexpr std::size_t kLogBlockSize = 16 * 1024;
 // A backstop only: atomic_flush flushes every CF together, so WAL files normally become
 // obsolete at each flush.
 constexpr std::uint64_t kMaxTotalWalFactor = 4;
+
+StorageError::Kind kind_of(const rocksdb::Status& s) {
+  if (s.IsNoSpace()) return StorageError::Kind::NoSpace;
+  if (s.IsCorruption()) return StorageError::Kind::Corruption;
+  if (s.IsIOError()) return StorageError::Kind::Io;
+  return StorageError::Kind::Other;
+}
+
+StorageError status_error(const std::string& what, const rocksdb::Status& s) {
+  return StorageError(what + ": " + s.ToString(), kind_of(s));
+}
 
 // A file descriptor closed on scope exit unless released.
 class UniqueFd {
@@ -378,15 +388,19 @@ rocksdb::ColumnFamilyOptions cf_options(Cf cf, const StoreOptions& options,
   return o;
 }
 
-rocksdb::Options db_options(const StoreOptions& options) {
+rocksdb::Options db_options(const StoreOptions& options, std::shared_ptr<rocksdb::Logger> logger,
+                            std::shared_ptr<rocksdb::EventListener> listener) {
   rocksdb::Options o;
+  if (options.env != nullptr) o.env = options.env;
+  // No info LOG file: RocksDB's lines go to our log (rocksdb_log.hpp explains the abort this
+  // avoids on a full disk).
+  o.info_log = std::move(logger);
+  o.listeners.push_back(std::move(listener));
   o.create_if_missing = true;
   o.create_missing_column_families = true;
   // A batch spans CFs (state + log + index); flushing them together keeps the SSTs of one
   // crash-consistent point even if the WAL is lost after a flush.
   o.atomic_flush = true;
-  o.max_log_file_size = kInfoLogMaxBytes;
-  o.keep_log_file_num = kInfoLogFiles;
   o.max_open_files = options.max_open_files;
   o.max_background_jobs = kBackgroundJobs;
   o.max_subcompactions = 1;
@@ -407,6 +421,71 @@ rocksdb::Options db_options(const StoreOptions& options) {
 
 }  // namespace
 
+// The first storage failure, and who to tell. Shared by the Store and its RocksDB listener,
+// which may outlive the Store object by a moment while RocksDB shuts its threads down.
+struct Store::FailureState {
+  mutable std::mutex mutex;
+  std::optional<StorageError> first;
+  std::function<void(const StorageError&)> handler;
+  bool handler_told = false;
+
+  // Records `e` if it is the first failure; returns the handler to call (outside the lock)
+  // when the handler has not heard of a failure yet.
+  std::function<void(const StorageError&)> record(const StorageError& e) {
+    std::lock_guard lock(mutex);
+    if (!first) first = e;
+    if (handler && !handler_told) {
+      handler_told = true;
+      return handler;
+    }
+    return {};
+  }
+};
+
+namespace {
+
+class BackgroundErrorListener final : public rocksdb::EventListener {
+ public:
+  explicit BackgroundErrorListener(std::shared_ptr<Store::FailureState> state) : state_(std::move(state)) {}
+
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* bg_error) override {
+    if (bg_error == nullptr || bg_error->ok()) return;
+    const StorageError e = status_error(std::string("background ") + reason_name(reason), *bg_error);
+    if (auto handler = state_->record(e)) handler(e);
+  }
+
+  // Fail-stop: the process exits and RocksDB's recovery at the next open decides what is on
+  // disk; resuming writes in this process could reuse offsets the engine already handed out.
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status, bool* auto_recovery) override {
+    if (auto_recovery != nullptr) *auto_recovery = false;
+  }
+
+ private:
+  static const char* reason_name(rocksdb::BackgroundErrorReason reason) {
+    switch (reason) {
+      case rocksdb::BackgroundErrorReason::kFlush:
+        return "flush";
+      case rocksdb::BackgroundErrorReason::kCompaction:
+        return "compaction";
+      case rocksdb::BackgroundErrorReason::kWriteCallback:
+        return "write";
+      case rocksdb::BackgroundErrorReason::kMemTable:
+        return "memtable";
+      case rocksdb::BackgroundErrorReason::kManifestWrite:
+        return "manifest write";
+      case rocksdb::BackgroundErrorReason::kFlushNoWAL:
+        return "flush";
+      case rocksdb::BackgroundErrorReason::kManifestWriteNoWAL:
+        return "manifest write";
+    }
+    return "error";
+  }
+
+  std::shared_ptr<Store::FailureState> state_;
+};
+
+}  // namespace
+
 // --- Batch ------------------------------------------------------------------------------------
 
 Batch::Batch() : batch_(std::make_unique<rocksdb::WriteBatch>()) {}
@@ -417,13 +496,13 @@ Batch& Batch::operator=(Batch&&) noexcept = default;
 namespace {
 
 [[noreturn]] void throw_batch_error(const char* what, const rocksdb::Status& s) {
-  throw StorageError{std::string("batch ") + what + ": " + s.ToString()};
+  throw status_error(std::string("batch ") + what, s);
 }
 
 }  // namespace
 
 void Batch::put(Cf cf, std::string_view key, std::string_view value) {
-  if (!store_) throw StorageError{"batch was not created by Store::new_batch"};
+  if (!store_) throw StorageError("batch was not created by Store::new_batch", StorageError::Kind::Other);
   if (!batch_) batch_ = std::make_unique<rocksdb::WriteBatch>();
   const auto s = batch_->Put(store_->handle(cf), rocksdb::Slice(key.data(), key.size()),
                              rocksdb::Slice(value.data(), value.size()));
@@ -431,14 +510,14 @@ void Batch::put(Cf cf, std::string_view key, std::string_view value) {
 }
 
 void Batch::del(Cf cf, std::string_view key) {
-  if (!store_) throw StorageError{"batch was not created by Store::new_batch"};
+  if (!store_) throw StorageError("batch was not created by Store::new_batch", StorageError::Kind::Other);
   if (!batch_) batch_ = std::make_unique<rocksdb::WriteBatch>();
   const auto s = batch_->Delete(store_->handle(cf), rocksdb::Slice(key.data(), key.size()));
   if (!s.ok()) throw_batch_error("delete", s);
 }
 
 void Batch::delete_range(Cf cf, std::string_view begin, std::string_view end) {
-  if (!store_) throw StorageError{"batch was not created by Store::new_batch"};
+  if (!store_) throw StorageError("batch was not created by Store::new_batch", StorageError::Kind::Other);
   if (!batch_) batch_ = std::make_unique<rocksdb::WriteBatch>();
   const auto s = batch_->DeleteRange(store_->handle(cf), rocksdb::Slice(begin.data(), begin.size()),
                                      rocksdb::Slice(end.data(), end.size()));
@@ -473,10 +552,13 @@ OpenResult Store::open(const StoreOptions& options) {
 
   std::unique_ptr<Store> store(new Store());
   store->data_dir_ = options.data_dir;
+  store->failure_ = std::make_shared<FailureState>();
+  store->logger_ = make_rocksdb_logger(options.log_sink);
   store->block_cache_ = rocksdb::NewLRUCache(static_cast<std::size_t>(options.block_cache_mb * kMiB));
 
   const std::string db_path = (dir / kDbDirName).string();
-  rocksdb::Options db_opts = db_options(options);
+  rocksdb::Options db_opts =
+      db_options(options, store->logger_, std::make_shared<BackgroundErrorListener>(store->failure_));
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   // The default CF is unused; it gets small-CF options so it shares the block cache.
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName,
@@ -506,12 +588,15 @@ Store::~Store() {
     if (!s.ok()) std::cerr << "rstmdbd: storage: " << what << " at close failed: " << s.ToString() << '\n';
   };
   if (db_) {
-    report("WAL sync", db_->FlushWAL(true));
     std::vector<rocksdb::ColumnFamilyHandle*> all(handles_);
     all.push_back(default_handle_);
-    rocksdb::FlushOptions flush;
-    flush.allow_write_stall = true;
-    report("memtable flush", db_->Flush(flush, all));
+    // A failed store is left as it is on disk (mark_failed); RocksDB recovers it at the next open.
+    if (!failure()) {
+      report("WAL sync", db_->FlushWAL(true));
+      rocksdb::FlushOptions flush;
+      flush.allow_write_stall = true;
+      report("memtable flush", db_->Flush(flush, all));
+    }
     for (auto* h : all)
       report("column family release", db_->DestroyColumnFamilyHandle(h));
     handles_.clear();
@@ -537,9 +622,7 @@ std::optional<std::string> Store::get(Cf cf, std::string_view key) const {
   rocksdb::PinnableSlice value;
   const auto s = db_->Get(rocksdb::ReadOptions(), handle(cf), rocksdb::Slice(key.data(), key.size()), &value);
   if (s.IsNotFound()) return std::nullopt;
-  if (!s.ok())
-    throw StorageError{std::string("read from ") + kCfNames[static_cast<std::size_t>(cf)] + ": " +
-                       s.ToString()};
+  if (!s.ok()) throw status_error(std::string("read from ") + kCfNames[static_cast<std::size_t>(cf)], s);
   return value.ToString();
 }
 
@@ -561,25 +644,26 @@ void Store::scan(Cf cf, std::string_view prefix, std::string_view start,
     if (!visit(key, std::string_view(v.data(), v.size()))) break;
   }
   const auto s = it->status();
-  if (!s.ok())
-    throw StorageError{std::string("scan of ") + kCfNames[static_cast<std::size_t>(cf)] + ": " +
-                       s.ToString()};
+  if (!s.ok()) throw status_error(std::string("scan of ") + kCfNames[static_cast<std::size_t>(cf)], s);
 }
 
 std::optional<StorageError> Store::write(Batch& batch, bool sync) {
-  if (batch.store_ != this) return StorageError{"batch was not created by this store"};
+  if (batch.store_ != this)
+    return StorageError("batch was not created by this store", StorageError::Kind::Other);
+  if (auto failed = failure()) return failed;
   if (!batch.batch_) batch.batch_ = std::make_unique<rocksdb::WriteBatch>();
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   const auto s = db_->Write(wo, batch.batch_.get());
-  if (!s.ok()) return StorageError{"write: " + s.ToString()};
+  if (!s.ok()) return status_error("write", s);
   return std::nullopt;
 }
 
 std::optional<StorageError> Store::sync_wal() {
+  if (auto failed = failure()) return failed;
   // FlushWAL(true) also covers manual_wal_flush, where SyncWAL alone would miss buffered bytes.
   const auto s = db_->FlushWAL(true);
-  if (!s.ok()) return StorageError{"WAL sync: " + s.ToString()};
+  if (!s.ok()) return status_error("WAL sync", s);
   return std::nullopt;
 }
 
@@ -592,9 +676,7 @@ std::optional<StorageError> Store::compact_range(Cf cf, std::string_view begin, 
   const rocksdb::Slice b(begin.data(), begin.size());
   const rocksdb::Slice e(end.data(), end.size());
   const auto s = db_->CompactRange(o, handle(cf), begin.empty() ? nullptr : &b, end.empty() ? nullptr : &e);
-  if (!s.ok())
-    return StorageError{std::string("compaction of ") + kCfNames[static_cast<std::size_t>(cf)] + ": " +
-                        s.ToString()};
+  if (!s.ok()) return status_error(std::string("compaction of ") + kCfNames[static_cast<std::size_t>(cf)], s);
   return std::nullopt;
 }
 
@@ -647,30 +729,59 @@ std::optional<StorageError> Store::checkpoint(const std::string& dir) const {
   }
   rocksdb::Checkpoint* raw = nullptr;
   auto s = rocksdb::Checkpoint::Create(db_.get(), &raw);
-  if (!s.ok()) return StorageError{"checkpoint: " + s.ToString()};
+  if (!s.ok()) return status_error("checkpoint", s);
   const std::unique_ptr<rocksdb::Checkpoint> cp(raw);
   // log_size_for_flush = 0: always flush first, so the checkpoint is SSTs only and consistent
   // across CFs through atomic_flush.
   s = cp->CreateCheckpoint(dir, 0);
-  if (!s.ok()) return StorageError{"checkpoint: " + s.ToString()};
+  if (!s.ok()) return status_error("checkpoint", s);
   return std::nullopt;
 }
 
 std::optional<StorageError> Store::flush_all() {
+  if (auto failed = failure()) return failed;
   // Sync first: if the flush fails, acknowledged writes are still durable in the WAL.
   auto s = db_->FlushWAL(true);
-  if (!s.ok()) return StorageError{"WAL sync: " + s.ToString()};
+  if (!s.ok()) return status_error("WAL sync", s);
   std::vector<rocksdb::ColumnFamilyHandle*> all(handles_);
   all.push_back(default_handle_);
   rocksdb::FlushOptions flush;
   flush.allow_write_stall = true;
   s = db_->Flush(flush, all);
-  if (!s.ok()) return StorageError{"memtable flush: " + s.ToString()};
+  if (!s.ok()) return status_error("memtable flush", s);
   return std::nullopt;
 }
 
 void Store::set_block_cache_mb(std::uint64_t mb) {
   block_cache_->SetCapacity(static_cast<std::size_t>(mb * kMiB));
+}
+
+}  // namespace rstmdb::storage
+
+namespace rstmdb::storage {
+
+void Store::set_background_error_handler(std::function<void(const StorageError&)> handler) {
+  std::optional<StorageError> pending;
+  {
+    std::lock_guard lock(failure_->mutex);
+    failure_->handler = std::move(handler);
+    failure_->handler_told = false;
+    if (failure_->first && failure_->handler) {
+      failure_->handler_told = true;
+      pending = failure_->first;
+    }
+  }
+  if (pending) failure_->handler(*pending);
+}
+
+void Store::mark_failed(const StorageError& cause) {
+  std::lock_guard lock(failure_->mutex);
+  if (!failure_->first) failure_->first = cause;
+}
+
+std::optional<StorageError> Store::failure() const {
+  std::lock_guard lock(failure_->mutex);
+  return failure_->first;
 }
 
 }  // namespace rstmdb::storage

@@ -14,6 +14,9 @@
 // batch is synced; a batch is applied atomically (all of it survives a crash or none).
 #pragma once
 
+#include "storage/rocksdb_log.hpp"
+#include "storage/storage_error.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -45,11 +48,6 @@ enum class Cf : unsigned char {
 };
 inline constexpr std::size_t kCfCount = 8;
 
-// Failure of the storage layer. `message` is suitable for "storage error: <message>".
-struct StorageError {
-  std::string message;
-};
-
 // Why open() failed, mapped to exit codes by the caller (runtime.md §5.8).
 enum class OpenFailure {
   CannotCreate,      // 73: data dir could not be created
@@ -68,6 +66,11 @@ struct StoreOptions {
   std::uint64_t block_cache_mb = 256;
   int max_open_files = 1024;
   std::uint64_t write_buffer_mb = 64;  // storage.wal_segment_size_mb
+  // RocksDB's own log lines go here; there is no info LOG file (rocksdb_log.hpp). Null: dropped.
+  RocksLogSink log_sink;
+  // Test seam: RocksDB runs on this Env, e.g. one whose FileSystem injects faults or simulates
+  // a power cut (tests/unit/storage). Null: rocksdb::Env::Default(). Must outlive the Store.
+  rocksdb::Env* env = nullptr;
 };
 
 class Store;
@@ -122,14 +125,15 @@ class Store {
   // Applies `batch` atomically. sync=true: returns after the WAL is synced.
   // Returns an error instead of throwing (the caller fails the whole group with WAL_IO_ERROR).
   // The batch itself is left as it was; clear() it to reuse it.
-  std::optional<StorageError> write(Batch& batch, bool sync);
+  [[nodiscard]] std::optional<StorageError> write(Batch& batch, bool sync);
 
   // Syncs the WAL (makes every earlier write durable).
-  std::optional<StorageError> sync_wal();
+  [[nodiscard]] std::optional<StorageError> sync_wal();
 
   // Compacts the key range [begin, end) of `cf` (empty = whole CF) so deleted data is
   // reclaimed on disk. Blocking; never call on an I/O thread.
-  std::optional<StorageError> compact_range(Cf cf, std::string_view begin, std::string_view end);
+  [[nodiscard]] std::optional<StorageError> compact_range(Cf cf, std::string_view begin,
+                                                          std::string_view end);
 
   // Files and on-disk bytes currently backing `cf` (SST files; the WAL and memtables count
   // toward the log CF's size as one extra "segment" when non-empty). Measured now.
@@ -143,15 +147,33 @@ class Store {
   std::uint64_t disk_bytes() const;
 
   // Creates a hard-link checkpoint of the whole DB under `dir` (must not exist).
-  std::optional<StorageError> checkpoint(const std::string& dir) const;
+  [[nodiscard]] std::optional<StorageError> checkpoint(const std::string& dir) const;
 
   const std::string& data_dir() const noexcept { return data_dir_; }
 
   // Flushes memtables and syncs; used at shutdown.
-  std::optional<StorageError> flush_all();
+  [[nodiscard]] std::optional<StorageError> flush_all();
 
   // Resizes the shared block cache (storage.block_cache_mb is reloadable). Thread-safe.
   void set_block_cache_mb(std::uint64_t mb);
+
+  // Errors RocksDB reports from its own threads (a failed flush, compaction or WAL write:
+  // rocksdb::EventListener::OnBackgroundError). `handler` hears of the first failure only,
+  // on a RocksDB thread, and must not call back into the store; RocksDB's automatic recovery
+  // is disabled, since a storage failure is fail-stop for us. A failure reported before the
+  // handler is set is handed to it when it is set. Thread-safe.
+  void set_background_error_handler(std::function<void(const StorageError&)> handler);
+
+  // Marks the store as failed (a write or sync failed; the engine has stopped writing). From
+  // then on write() and sync_wal() fail without touching RocksDB, and the destructor neither
+  // syncs nor flushes: after an I/O error RocksDB's file writers must not be written again
+  // (Debian's librocksdb asserts), and what is on disk is left for RocksDB's recovery at the
+  // next open. Thread-safe; idempotent.
+  void mark_failed(const StorageError& cause);
+  // The first failure marked or reported, if any. Thread-safe.
+  std::optional<StorageError> failure() const;
+
+  struct FailureState;  // shared with the background-error listener (store.cpp)
 
  private:
   Store() = default;
@@ -164,6 +186,8 @@ class Store {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // indexed by Cf; owned by db_
   rocksdb::ColumnFamilyHandle* default_handle_ = nullptr;
   std::shared_ptr<rocksdb::Cache> block_cache_;
+  std::shared_ptr<rocksdb::Logger> logger_;
+  std::shared_ptr<FailureState> failure_;
 };
 
 }  // namespace rstmdb::storage

@@ -13,9 +13,9 @@ using namespace rstmdb::config;
 using namespace rstmdb::config::test;
 
 namespace {
-// tests/unit/config/ → repository root.
+// RSTMDB_SOURCE_DIR is the repository root (tests/CMakeLists.txt); __FILE__ may be relative.
 const std::filesystem::path kSample =
-    std::filesystem::path(__FILE__).parent_path() / ".." / ".." / ".." / "deploy" / "config" / "config.yaml";
+    std::filesystem::path(RSTMDB_SOURCE_DIR) / "deploy" / "config" / "config.yaml";
 
 }  // namespace
 
