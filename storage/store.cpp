@@ -13,6 +13,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/listener.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/metadata.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -343,8 +344,18 @@ rocksdb::ColumnFamilyOptions cf_options(Cf cf, const StoreOptions& options,
   // which point instances and indexes hold about the other half.
   o.write_buffer_size = static_cast<std::size_t>(options.write_buffer_mb * kMiB / 2);
   // Every CF uses the default bytewise comparator, which the ordered memtable requires.
-  static const auto memtable = std::make_shared<OrderedMemTableFactory>();
-  o.memtable_factory = memtable;
+  switch (options.memtable) {
+    case MemtableKind::Ordered: {
+      static const auto ordered = std::make_shared<OrderedMemTableFactory>();
+      o.memtable_factory = ordered;
+      break;
+    }
+    case MemtableKind::SkipList: {
+      static const auto skiplist = std::make_shared<rocksdb::SkipListFactory>();
+      o.memtable_factory = skiplist;
+      break;
+    }
+  }
   o.compaction_style = rocksdb::kCompactionStyleLevel;
   // Keeps space amplification near 1.1 whatever the data size; trimmed log ranges and
   // overwritten instances are the bulk of garbage here.

@@ -61,11 +61,18 @@ enum class OpenFailure {
 // accepted). Backup and restore write it too.
 inline constexpr std::string_view kDataFormat = "rstmdb-cpp-data 1";
 
+// The memtable representation of every column family (storage.memtable).
+enum class MemtableKind {
+  Ordered,   // ours (ordered_memtable.hpp): the default
+  SkipList,  // RocksDB's own skip list
+};
+
 struct StoreOptions {
   std::string data_dir = "./data";
   std::uint64_t block_cache_mb = 256;
   int max_open_files = 1024;
   std::uint64_t write_buffer_mb = 64;  // storage.wal_segment_size_mb
+  MemtableKind memtable = MemtableKind::Ordered;
   // RocksDB's own log lines go here; there is no info LOG file (rocksdb_log.hpp). Null: dropped.
   RocksLogSink log_sink;
   // Test seam: RocksDB runs on this Env, e.g. one whose FileSystem injects faults or simulates
