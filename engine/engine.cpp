@@ -12,8 +12,6 @@
 #include "storage/keys.hpp"
 #include "storage/records.hpp"
 
-#include <boost/json/parse.hpp>
-
 #include <pthread.h>
 
 #include <algorithm>
@@ -63,6 +61,24 @@ Error storage_failure(const storage::StorageError& e) {
   return Error{ErrorCode::WalIoError, "storage error: " + e.message(), {}};
 }
 
+// The answer to a write whose group was being written when storage failed: its batch may or
+// may not be on disk, and RocksDB's recovery at the next start decides.
+Error outcome_unknown(const storage::StorageError& cause) {
+  return Error{
+      ErrorCode::WalIoError,
+      "storage error: " + cause.message() +
+          "; the outcome of this write is unknown (the server stops; read it back after it restarts)",
+      {}};
+}
+
+// The answer to a write that was never attempted because storage had already failed.
+Error not_applied(const storage::StorageError& cause) {
+  return Error{ErrorCode::WalIoError,
+               "storage error: writes stopped after a storage failure (" + cause.message() +
+                   "); this write was not applied",
+               {}};
+}
+
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -78,6 +94,18 @@ std::string uuid_v4() {
                 static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
                 static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFull));
   return buf;
+}
+
+// Stored JSON, re-read with the stored-depth limit and the request number rules
+// (protocol::parse_stored_json). What no longer parses is corruption.
+json::value parse_stored(std::string_view text, std::string_view what) {
+  json::value out;
+  protocol::JsonParseError error;
+  if (!protocol::parse_stored_json(text, out, error)) {
+    throw storage::StorageError("stored " + std::string(what) + " does not parse: " + error.reason,
+                                storage::StorageError::Kind::Corruption);
+  }
+  return out;
 }
 
 std::string hex8(std::uint32_t v) {
@@ -141,6 +169,45 @@ struct IdempotencyValue {
 
 }  // namespace
 
+// The first storage failure and who to tell. Shared with the store's background-error handler,
+// which RocksDB may call from its own threads, so it must not reference the engine itself.
+class FailureLatch {
+ public:
+  // Records `cause` if it is the first failure and returns true then (the caller reports it).
+  bool trip(const storage::StorageError& cause) {
+    std::function<void(const storage::StorageError&)> handler;
+    {
+      std::lock_guard lock(mutex_);
+      if (cause_) return false;
+      cause_ = cause;
+      tripped_.store(true, std::memory_order_release);
+      handler = handler_;
+    }
+    if (handler) handler(cause);
+    return true;
+  }
+  bool tripped() const noexcept { return tripped_.load(std::memory_order_acquire); }
+  std::optional<storage::StorageError> cause() const {
+    std::lock_guard lock(mutex_);
+    return cause_;
+  }
+  void set_handler(std::function<void(const storage::StorageError&)> handler) {
+    std::optional<storage::StorageError> already;
+    {
+      std::lock_guard lock(mutex_);
+      handler_ = handler;
+      already = cause_;
+    }
+    if (already && handler) handler(*already);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::atomic<bool> tripped_{false};
+  std::optional<storage::StorageError> cause_;
+  std::function<void(const storage::StorageError&)> handler_;
+};
+
 // A layer of staged, uncommitted changes over the committed state. The sequencer's group is
 // the root view; each job runs in a child view merged into the group only if it succeeds, so
 // a failed request leaves nothing behind (an atomic BATCH is one more child level).
@@ -192,6 +259,9 @@ class View {
     count_deltas_[{machine, state}] += delta;
   }
   void add_event(CommittedEvent e) { events_.push_back(std::move(e)); }
+  // An acknowledged write that appends no log entry (SNAPSHOT_INSTANCE): counted toward
+  // every_n / every_ms syncs like an entry.
+  void count_write_without_entry() { ++writes_without_entry_; }
   // Runs on the committer thread once the group is durable: for shared state.
   void after_commit(std::function<void()> fn) { after_commit_.push_back(std::move(fn)); }
   // Runs on the sequencer thread when it absorbs the committed group: for its private state.
@@ -232,6 +302,7 @@ class View {
   std::vector<std::function<void()>> after_absorb_;
   std::uint64_t entries_ = 0;
   std::uint64_t entry_bytes_ = 0;
+  std::uint64_t writes_without_entry_ = 0;  // acknowledged writes that append no entry (snapshots)
 };
 
 class Engine::Impl {
@@ -317,6 +388,13 @@ class Engine::Impl {
   std::function<void(std::span<const CommittedEvent>)> event_hook_;
   std::function<void(std::function<void()>)> completion_executor_;
 
+  // Fail-stop (docs/architecture.md "Storage failures"): the first storage write, sync or
+  // background failure trips the latch; from then on nothing is written, every write is
+  // answered WAL_IO_ERROR, and the handler (the server) stops the process.
+  std::shared_ptr<FailureLatch> failure_ = std::make_shared<FailureLatch>();
+  void fail_stop(const storage::StorageError& cause);
+  bool failed() const noexcept { return failure_->tripped(); }
+
  private:
   // A group the sequencer staged and handed to the committer. While it is in flight the
   // sequencer builds the next group on top of its view; the committer only reads it.
@@ -337,7 +415,8 @@ class Engine::Impl {
   std::optional<storage::StorageError> drain();
   void committer_loop();
   void complete_commit(InFlight& group);
-  void deliver(std::vector<PendingReply>& replies, const std::optional<storage::StorageError>& failure);
+  // Answers `replies`: with their results, or all with `failure` when it is set.
+  void deliver(std::vector<PendingReply>& replies, const std::optional<Error>& failure = std::nullopt);
   void note_unsynced_write(std::uint64_t entries);
   bool periodic_sync_due(std::chrono::steady_clock::time_point now) const;
   // N of every_n / every_ms (at least 1).
@@ -474,6 +553,7 @@ void View::merge_into_parent() {
   p.next_offset_ = next_offset_;
   p.entries_ += entries_;
   p.entry_bytes_ += entry_bytes_;
+  p.writes_without_entry_ += writes_without_entry_;
 }
 
 // ---------------------------------------------------------------------------------- Impl
@@ -491,7 +571,7 @@ std::string u64_be(std::uint64_t v) {
 }
 
 MachinePtr compile_machine(std::string machine, std::uint32_t version, const storage::MachineRecord& record) {
-  json::value definition = json::parse(record.definition_json);
+  json::value definition = parse_stored(record.definition_json, "definition of " + machine);
   auto parsed = statemachine::parse_machine_definition(definition);
   if (auto* e = std::get_if<Error>(&parsed)) {
     throw std::runtime_error("stored definition of " + machine + " v" + std::to_string(version) +
@@ -534,6 +614,12 @@ Engine::Impl::Impl(storage::Store& store, EngineOptions options)
   } catch (const storage::StorageError& e) {
     throw std::runtime_error("storage error: " + e.message());
   }
+  // RocksDB's background errors (flush, compaction, WAL) trip the same latch. The handler holds
+  // the latch, not the engine: RocksDB may call it while the engine is being destroyed.
+  store_.set_background_error_handler([latch = failure_, &store = store_](const storage::StorageError& e) {
+    store.mark_failed(e);
+    latch->trip(e);
+  });
   sequencer_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "rstmdb-seq");
     sequencer_loop();
@@ -600,8 +686,11 @@ const Instance* Engine::Impl::committed_instance(const std::string& id) {
   Instance inst;
   if (!storage::decode_instance(*bytes, inst.rec))
     throw storage::StorageError("corrupt instance record: " + id, storage::StorageError::Kind::Corruption);
-  json::value ctx = json::parse(inst.rec.ctx_json);
-  inst.ctx = std::move(ctx.as_object());
+  json::value ctx = parse_stored(inst.rec.ctx_json, "ctx of instance " + id);
+  if (!ctx.is_object())
+    throw storage::StorageError("stored ctx of instance " + id + " is not an object",
+                                storage::StorageError::Kind::Corruption);
+  inst.ctx = std::move(ctx.get_object());
   return &cache_.emplace(id, std::move(inst)).first->second;
 }
 
@@ -612,6 +701,15 @@ std::optional<IdempotencyValue> Engine::Impl::committed_idempotency(const std::s
   if (!storage::decode_idempotency(*bytes, record))
     throw storage::StorageError("corrupt idempotency record", storage::StorageError::Kind::Corruption);
   return IdempotencyValue{record.created_at, std::move(record.result_json)};
+}
+
+void Engine::Impl::fail_stop(const storage::StorageError& cause) {
+  store_.mark_failed(cause);
+  if (!failure_->trip(cause)) return;
+  // Wake whoever waits for work so nothing stays queued behind the failure.
+  { std::lock_guard lock(queue_mutex_); }
+  queue_cv_.notify_all();
+  commit_cv_.notify_all();
 }
 
 void Engine::Impl::sequencer_loop() {
@@ -637,6 +735,14 @@ void Engine::Impl::sequencer_loop() {
       stop = stopping_ && queue_.empty();
     }
 
+    if (failed() && !jobs.empty()) {
+      // Fail-stop: nothing is staged or written any more.
+      std::vector<PendingReply> refused;
+      for (auto& job : jobs)
+        refused.push_back(PendingReply{std::move(job.done), Result{}, job.internal});
+      deliver(refused, not_applied(*failure_->cause()));
+      jobs.clear();
+    }
     // A timestamp is never earlier than its request's arrival, even in a group opened earlier.
     if (!jobs.empty()) group->view->advance_clock(now_ms());
     for (auto& job : jobs) {
@@ -715,14 +821,16 @@ void Engine::Impl::hand_off(std::unique_ptr<InFlight> group) {
     }
     if (view.entries_ > 0)
       batch.put(Cf::Meta, std::string(storage::kMetaLatestOffset), u64_be(view.next_offset_ - 1));
-    group->sync = options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryWrite && view.entries_ > 0;
+    // Every group that changes anything is synced under every_write: a SNAPSHOT_INSTANCE writes
+    // no log entry but is acknowledged as durable all the same.
+    group->sync = options_.fsync_policy.kind == config::FsyncPolicy::Kind::EveryWrite;
   }
   // The group was staged on top of the one in flight; once that one is absorbed the group's
   // base is plain committed state.
   view.parent_ = nullptr;
-  if (auto failure = drain()) {
-    // Staged on top of a write that failed: it cannot commit either.
-    deliver(group->replies, failure);
+  if (auto failure = drain(); failure || failed()) {
+    // Staged on top of a write that failed, or storage failed meanwhile: never attempted.
+    deliver(group->replies, not_applied(failure ? *failure : *failure_->cause()));
     return;
   }
   next_offset_ = view.next_offset_;
@@ -754,11 +862,9 @@ std::optional<storage::StorageError> Engine::Impl::drain() {
 }
 
 void Engine::Impl::absorb(InFlight& group) {
-  if (group.failure) {
-    // Nothing of it reached RocksDB: offsets restart after the last committed entry.
-    next_offset_ = latest_offset_.load() + 1;
-    return;
-  }
+  // A failed group leaves the engine failed: nothing is written again in this process, so its
+  // offsets are never handed out twice (RocksDB's recovery decides whether it reached disk).
+  if (group.failure) return;
   View& view = *group.view;
   if (cache_.size() + view.instances_.size() > kMaxCachedInstances) cache_.clear();
   for (auto& [id, inst] : view.instances_)
@@ -785,13 +891,17 @@ void Engine::Impl::committer_loop() {
       lock.lock();
       continue;
     }
-    if (periodic_sync_due(std::chrono::steady_clock::now()) ||
-        (committer_stopping_ && unsynced_entries_ > 0)) {
+    if (!failed() && (periodic_sync_due(std::chrono::steady_clock::now()) ||
+                      (committer_stopping_ && unsynced_entries_ > 0))) {
       // Entries written after this point count towards the next sync; this one may cover
       // them too, which only makes them durable sooner.
       unsynced_entries_ = 0;
       lock.unlock();
-      if (!store_.sync_wal()) ++fsyncs_;
+      if (auto error = store_.sync_wal()) {
+        fail_stop(*error);
+      } else {
+        ++fsyncs_;
+      }
       lock.lock();
       last_sync_ = std::chrono::steady_clock::now();
       continue;
@@ -848,6 +958,12 @@ void Engine::Impl::complete_commit(InFlight& group) {
       group.batch.put(Cf::Meta, std::string(kMetaSnapshotCount), u64_be(snapshots));
     }
 
+    if (failed()) {
+      // Storage failed since this group was staged (a background error): never attempted.
+      group.failure = failure_->cause();
+      deliver(group.replies, not_applied(*group.failure));
+      return;
+    }
     failure = store_.write(group.batch, group.sync);
     if (!failure) {
       ++commits_;
@@ -876,24 +992,30 @@ void Engine::Impl::complete_commit(InFlight& group) {
         bytes_written_ += view.entry_bytes_;
         entries_since_compaction_ += view.entries_;
         latest_offset_.store(view.next_offset_ - 1, std::memory_order_release);
-        if (!group.sync) note_unsynced_write(view.entries_);
       }
+      // every_n / every_ms count writes: log entries, and acknowledged writes without one
+      // (snapshots) count as one each.
+      if (!group.sync) note_unsynced_write(view.entries_ + view.writes_without_entry_);
       for (auto& fn : view.after_commit_)
         fn();
     }
   }
   group.failure = failure;
+  if (failure) {
+    fail_stop(*failure);
+    deliver(group.replies, outcome_unknown(*failure));
+    return;
+  }
   // Published before the replies go out: once a client has its acknowledgement, the event is
   // already with the hook (the subscription hub).
-  if (!failure && !view.events_.empty() && event_hook_) event_hook_(view.events_);
-  deliver(group.replies, failure);
+  if (!view.events_.empty() && event_hook_) event_hook_(view.events_);
+  deliver(group.replies);
 }
 
-void Engine::Impl::deliver(std::vector<PendingReply>& replies,
-                           const std::optional<storage::StorageError>& failure) {
+void Engine::Impl::deliver(std::vector<PendingReply>& replies, const std::optional<Error>& failure) {
   if (failure) {
     for (auto& reply : replies)
-      reply.result = storage_failure(*failure);
+      reply.result = *failure;
   }
   std::vector<PendingReply> deferred;
   for (auto& reply : replies) {
@@ -1326,6 +1448,7 @@ Result Engine::Impl::snapshot_instance(View& v, const SnapshotInstance& c) {
   const auto size = doc.size();
   const auto checksum = hex8(protocol::crc32c(doc));
   v.set_snapshot(c.instance_id, std::move(doc));
+  v.count_write_without_entry();
 
   json::object r;
   r["instance_id"] = c.instance_id;
@@ -1692,8 +1815,8 @@ Result Engine::Impl::run_compaction(bool force_snapshot) {
           const Instance* inst = v.instance(id);
           if (inst == nullptr || inst->rec.deleted) continue;
           if (auto snap = store_.get(Cf::Snapshots, id)) {
-            json::value doc = json::parse(*snap);
-            const auto* offset = doc.as_object().if_contains("wal_offset");
+            json::value doc = parse_stored(*snap, "snapshot of " + id);
+            const auto* offset = doc.is_object() ? doc.get_object().if_contains("wal_offset") : nullptr;
             if (offset != nullptr && offset->is_number() &&
                 offset->to_number<std::uint64_t>() >= inst->rec.last_wal_offset) {
               continue;
@@ -1890,6 +2013,14 @@ void Engine::set_completion_executor(std::function<void(std::function<void()>)> 
 
 void Engine::set_event_hook(std::function<void(std::span<const CommittedEvent>)> hook) {
   impl_->event_hook_ = std::move(hook);
+}
+
+void Engine::set_failure_handler(std::function<void(const storage::StorageError&)> handler) {
+  impl_->failure_->set_handler(std::move(handler));
+}
+
+std::optional<storage::StorageError> Engine::failure() const {
+  return impl_->failure_->cause();
 }
 
 std::uint64_t Engine::latest_offset() const noexcept {

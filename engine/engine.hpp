@@ -36,6 +36,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <thread>
 
@@ -102,6 +103,19 @@ class Engine {
   // order, on the thread that wrote it (sequencer or committer), before that commit's replies
   // are delivered; calls never overlap. Set before the first write; the hook must not block.
   void set_event_hook(std::function<void(std::span<const CommittedEvent>)> hook);
+
+  // Storage failures are fail-stop. The first failed RocksDB write or WAL sync (foreground or
+  // background) or RocksDB background error (flush, compaction) stops the write pipeline for
+  // good: the write group that was being written is answered WAL_IO_ERROR saying its outcome is
+  // unknown, every other queued or later write WAL_IO_ERROR saying it was not applied, the store
+  // is marked failed (nothing is written, synced or flushed again, not even at shutdown), and
+  // offsets are never handed out twice. `handler` hears of it once, on an engine or RocksDB
+  // thread (or at once if storage already failed); it must not block. The server uses it to
+  // drain its connections and exit with status 1, so a supervisor restarts it and RocksDB's
+  // recovery decides what is on disk.
+  void set_failure_handler(std::function<void(const storage::StorageError&)> handler);
+  // The failure that stopped the engine, if any.
+  std::optional<storage::StorageError> failure() const;
 
   // Last committed offset (0 before the first entry) and oldest retained offset.
   std::uint64_t latest_offset() const noexcept;

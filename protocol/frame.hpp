@@ -67,4 +67,12 @@ inline constexpr std::size_t kMaxLogEntryBytes = kMaxPayloadBytes - 64 * 1024;
 // Maximum JSON nesting depth accepted in any incoming payload.
 inline constexpr std::size_t kMaxJsonDepth = 128;
 
+// JSON the server stores (definitions, ctx, log entries, idempotency results, snapshots) is
+// built from request values, which sit at least two levels down in a request (envelope,
+// params) and so nest at most kMaxJsonDepth - 2 deep; the server wraps them in at most a few
+// levels of its own (a log entry or result object around a ctx, a snapshot document). Stored
+// JSON is re-read with this limit, so everything the server accepted it can read back.
+inline constexpr std::size_t kStoredJsonWrapperLevels = 4;
+inline constexpr std::size_t kMaxStoredJsonDepth = kMaxJsonDepth + kStoredJsonWrapperLevels;
+
 }  // namespace rstmdb::protocol

@@ -418,13 +418,15 @@ bool is_valid_utf8(std::string_view s) noexcept {
   return true;
 }
 
-bool parse_json(std::string_view text, json::value& out, JsonParseError& error) {
+namespace {
+
+bool parse_json_text(std::string_view text, std::size_t max_depth, json::value& out, JsonParseError& error) {
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
     error.reason = "empty payload";
     return false;
   }
   json::parse_options opts;
-  opts.max_depth = kMaxJsonDepth;
+  opts.max_depth = max_depth;
   // Keeps small documents off the heap while the value is assembled.
   unsigned char temp[4096];
   json::basic_parser<ValueBuilder> parser(opts, out.storage(), temp, sizeof temp);
@@ -437,7 +439,7 @@ bool parse_json(std::string_view text, json::value& out, JsonParseError& error) 
     if (parser.handler().number_out_of_range() || ec == json::error::exponent_overflow) {
       error.reason = at_byte("number out of range", used);
     } else if (ec == json::error::too_deep) {
-      error.reason = at_byte("nesting deeper than " + std::to_string(kMaxJsonDepth), used);
+      error.reason = at_byte("nesting deeper than " + std::to_string(max_depth), used);
     } else if (ec == json::error::extra_data) {
       error.reason = at_byte("extra data after the JSON value", used);
     } else if (ec == json::error::incomplete) {
@@ -452,6 +454,16 @@ bool parse_json(std::string_view text, json::value& out, JsonParseError& error) 
   }
   out = parser.handler().release();
   return true;
+}
+
+}  // namespace
+
+bool parse_json(std::string_view text, json::value& out, JsonParseError& error) {
+  return parse_json_text(text, kMaxJsonDepth, out, error);
+}
+
+bool parse_stored_json(std::string_view text, json::value& out, JsonParseError& error) {
+  return parse_json_text(text, kMaxStoredJsonDepth, out, error);
 }
 
 }  // namespace rstmdb::protocol

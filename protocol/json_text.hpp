@@ -43,4 +43,10 @@ struct JsonParseError {
 // to give the dedicated error). Returns false and fills `error` on failure.
 bool parse_json(std::string_view text, boost::json::value& out, JsonParseError& error);
 
+// Parses JSON the server itself stored (frame.hpp kMaxStoredJsonDepth explains the depth), with
+// the same number handling as requests. Every stored JSON text is re-read through this one
+// function. Returns false and fills `error` on failure (stored data that no longer parses is
+// corruption).
+bool parse_stored_json(std::string_view text, boost::json::value& out, JsonParseError& error);
+
 }  // namespace rstmdb::protocol

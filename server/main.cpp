@@ -8,12 +8,14 @@
 
 #include <openssl/crypto.h>
 #include <rocksdb/version.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -149,6 +151,17 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
     const auto io = engine.io_stats();
     log->info("storage: {} log entries written in {} commits ({} syncs) since start", io.writes, io.commits,
               io.fsyncs);
+  }
+  // The final sync and flush. After a storage failure (or if this fails) RocksDB must not be
+  // touched again (its file writers assert after an I/O error): the process ends here, as
+  // after a crash, and RocksDB's recovery at the next start decides what is on disk.
+  auto failure = opened.store->failure();
+  if (!failure) failure = opened.store->flush_all();
+  if (failure) {
+    log->error("storage: {}; not closing the database; exiting with status {}", failure->what(),
+               rstmdb::server::kExitRuntimeError);
+    spdlog::shutdown();
+    std::_Exit(rstmdb::server::kExitRuntimeError);
   }
   opened.store.reset();
   log->info("storage closed");

@@ -84,6 +84,11 @@ Server::Server(config::Config config, engine::Engine& engine,
   services_.tokens = &tokens_;
   services_.engine = &engine;
   engine.set_completion_executor([this](std::function<void()> task) { asio::post(io_, std::move(task)); });
+  engine.set_failure_handler([this](const storage::StorageError& e) {
+    get_logger("storage")->error("storage failure: {}; writes stopped, draining connections, then exiting",
+                                 e.what());
+    stop_after_storage_failure();
+  });
   services_.run_blocking = [this](std::function<void()> work) {
     asio::post(blocking_pool_, std::move(work));
   };
@@ -159,6 +164,11 @@ int Server::run() {
   const auto uptime =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_)
           .count();
+  if (storage_failed_) {
+    log->error("Server stopped after a storage failure (uptime {}s); exiting with status {}", uptime,
+               kExitRuntimeError);
+    return kExitRuntimeError;
+  }
   log->info("Server stopped (uptime {}s)", uptime);
   return kExitOk;
 }
@@ -208,7 +218,7 @@ asio::awaitable<void> Server::signal_loop() {
     auto [ec, signal_number] = co_await signals_.async_wait(kUseTuple);
     if (ec) co_return;
     if (!shutting_down_) {
-      begin_shutdown(signal_number);
+      begin_shutdown(std::string("received ") + signal_name(signal_number));
     } else {
       get_logger("server")->info("received {} again; closing connections now", signal_name(signal_number));
       force_close_all();
@@ -216,7 +226,14 @@ asio::awaitable<void> Server::signal_loop() {
   }
 }
 
-void Server::begin_shutdown(int signal_number) {
+void Server::stop_after_storage_failure() {
+  if (storage_failed_.exchange(true)) return;
+  asio::post(io_, [this] {
+    if (!shutting_down_) begin_shutdown("storage failure");
+  });
+}
+
+void Server::begin_shutdown(std::string_view cause) {
   shutting_down_ = true;
   std::vector<std::shared_ptr<Session>> live;
   {
@@ -225,8 +242,8 @@ void Server::begin_shutdown(int signal_number) {
       if (auto s = weak.lock()) live.push_back(std::move(s));
     }
   }
-  get_logger("server")->info("received {}; draining {} connection(s), grace {}s", signal_name(signal_number),
-                             live.size(), config_.network.shutdown_grace_secs);
+  get_logger("server")->info("{}; draining {} connection(s), grace {}s", cause, live.size(),
+                             config_.network.shutdown_grace_secs);
   asio::post(acceptor_.get_executor(), [this] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);

@@ -41,10 +41,15 @@ class Server final : public ConnectionRegistry {
 
   void on_session_closed(std::uint64_t id, std::string_view reason) override;
 
+  // Thread-safe. Storage failed (fail-stop, engine.hpp): stop reading, answer what was
+  // received (writes get WAL_IO_ERROR from the engine), close, and make run() return 1.
+  void stop_after_storage_failure();
+
  private:
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> signal_loop();
-  void begin_shutdown(int signal_number);
+  // `cause` names what started it in the log ("received SIGTERM", "storage failure").
+  void begin_shutdown(std::string_view cause);
   void finish_shutdown_if_idle();
   void force_close_all();
   SessionLimits session_limits() const;
@@ -69,6 +74,7 @@ class Server final : public ConnectionRegistry {
   std::atomic<std::uint64_t> next_session_id_{1};
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> storage_failed_{false};
 };
 
 // Parses "host:port", "[v6]:port" (runtime.md §1.3). Returns false if malformed.

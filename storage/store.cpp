@@ -568,6 +568,19 @@ OpenResult Store::open(const StoreOptions& options) {
   store->block_cache_ = rocksdb::NewLRUCache(static_cast<std::size_t>(options.block_cache_mb * kMiB));
 
   const std::string db_path = (dir / kDbDirName).string();
+  // Created here (0700, durably) rather than by RocksDB, which logs an ERROR line when it
+  // looks into a missing directory on a first start.
+  if (::mkdir(db_path.c_str(), 0700) == 0) {
+    if (!fsync_dir(dir)) {
+      const int err = errno;
+      return open_failure(is_permission_errno(err) ? OpenFailure::PermissionDenied : OpenFailure::Io,
+                          "cannot sync " + dir.string() + ": " + errno_text(err));
+    }
+  } else if (errno != EEXIST) {
+    const int err = errno;
+    return open_failure(is_permission_errno(err) ? OpenFailure::PermissionDenied : OpenFailure::Io,
+                        "cannot create " + db_path + ": " + errno_text(err));
+  }
   rocksdb::Options db_opts =
       db_options(options, store->logger_, std::make_shared<BackgroundErrorListener>(store->failure_));
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
@@ -666,7 +679,7 @@ std::optional<StorageError> Store::write(Batch& batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   const auto s = db_->Write(wo, batch.batch_.get());
-  if (!s.ok()) return status_error("write", s);
+  if (!s.ok()) return fail(status_error("write", s));
   return std::nullopt;
 }
 
@@ -674,7 +687,7 @@ std::optional<StorageError> Store::sync_wal() {
   if (auto failed = failure()) return failed;
   // FlushWAL(true) also covers manual_wal_flush, where SyncWAL alone would miss buffered bytes.
   const auto s = db_->FlushWAL(true);
-  if (!s.ok()) return status_error("WAL sync", s);
+  if (!s.ok()) return fail(status_error("WAL sync", s));
   return std::nullopt;
 }
 
@@ -753,13 +766,13 @@ std::optional<StorageError> Store::flush_all() {
   if (auto failed = failure()) return failed;
   // Sync first: if the flush fails, acknowledged writes are still durable in the WAL.
   auto s = db_->FlushWAL(true);
-  if (!s.ok()) return status_error("WAL sync", s);
+  if (!s.ok()) return fail(status_error("WAL sync", s));
   std::vector<rocksdb::ColumnFamilyHandle*> all(handles_);
   all.push_back(default_handle_);
   rocksdb::FlushOptions flush;
   flush.allow_write_stall = true;
   s = db_->Flush(flush, all);
-  if (!s.ok()) return status_error("memtable flush", s);
+  if (!s.ok()) return fail(status_error("memtable flush", s));
   return std::nullopt;
 }
 
@@ -783,6 +796,11 @@ void Store::set_background_error_handler(std::function<void(const StorageError&)
     }
   }
   if (pending) failure_->handler(*pending);
+}
+
+StorageError Store::fail(StorageError cause) {
+  mark_failed(cause);
+  return cause;
 }
 
 void Store::mark_failed(const StorageError& cause) {

@@ -130,7 +130,8 @@ class Store {
             const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
 
   // Applies `batch` atomically. sync=true: returns after the WAL is synced.
-  // Returns an error instead of throwing (the caller fails the whole group with WAL_IO_ERROR).
+  // Returns an error instead of throwing. A failed write (like a failed sync_wal or flush_all)
+  // marks the store failed (mark_failed): its outcome is unknown and nothing is written again.
   // The batch itself is left as it was; clear() it to reuse it.
   [[nodiscard]] std::optional<StorageError> write(Batch& batch, bool sync);
 
@@ -185,6 +186,8 @@ class Store {
  private:
   Store() = default;
   rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<std::size_t>(cf)]; }
+  // Marks the store failed with `cause` and returns it: every failed write, sync or flush.
+  StorageError fail(StorageError cause);
   friend class Batch;
 
   std::string data_dir_;

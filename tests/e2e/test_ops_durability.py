@@ -2,6 +2,7 @@
 (operations.md §1.2, §23, §25; protocol.md §7)."""
 
 import threading
+import time
 
 import pytest
 
@@ -430,3 +431,42 @@ def test_write_visible_to_other_connection_on_response(server_factory):
             g = b.get("x")
             assert g["last_wal_offset"] == r["wal_offset"] and g["ctx"] == {"i": i}
             assert b.latest() == r["wal_offset"]
+
+
+def _fsyncs(db):
+    return db.stats()["io_stats"]["fsyncs"]
+
+
+def test_snapshot_is_synced_before_it_is_acknowledged(server_factory):
+    """SNAPSHOT_INSTANCE writes no log entry, but it is a write like any other: under
+    every_write its acknowledgement waits for a sync (WAL_STATS io_stats.fsyncs counts the
+    durable syncs). It used to be acknowledged without one."""
+    srv = server_factory()
+    with DB(srv) as db:
+        m = uniq("m")
+        db.put_machine(m, 1, SIMPLE_DEF)
+        db.create("snap-me", m, 1, ctx={"a": 1})
+        for _ in range(3):
+            before = _fsyncs(db)
+            db.ok("SNAPSHOT_INSTANCE", {"instance_id": "snap-me"})
+            assert _fsyncs(db) == before + 1
+
+
+def test_snapshots_count_toward_every_n(server_factory):
+    """Under every_n:N the background sync comes after N writes, snapshots included."""
+    srv = server_factory(["--set", "storage.fsync_policy=every_n:2"])
+    with DB(srv) as db:
+        m = uniq("m")
+        db.put_machine(m, 1, SIMPLE_DEF)
+        db.create("snap-n", m, 1)
+        deadline = time.monotonic() + 10
+        while _fsyncs(db) < 1 and time.monotonic() < deadline:  # the two writes above
+            time.sleep(0.01)
+        base = _fsyncs(db)
+        assert base >= 1
+        db.ok("SNAPSHOT_INSTANCE", {"instance_id": "snap-n"})
+        db.ok("SNAPSHOT_INSTANCE", {"instance_id": "snap-n"})
+        deadline = time.monotonic() + 10
+        while _fsyncs(db) < base + 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _fsyncs(db) == base + 1
