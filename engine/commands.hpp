@@ -96,6 +96,16 @@ struct WalRead {
   std::uint32_t limit = 100;  // clamped to kMaxWalReadLimit
 };
 
+// Log I/O counters since process start (WAL_STATS io_stats).
+struct IoStats {
+  std::uint64_t bytes_written = 0;
+  std::uint64_t bytes_read = 0;
+  std::uint64_t writes = 0;
+  std::uint64_t reads = 0;
+  std::uint64_t fsyncs = 0;
+  std::uint64_t commits = 0;  // RocksDB batches written (writes / commits = group size)
+};
+
 inline constexpr std::uint32_t kMaxWalReadLimit = 10000;
 inline constexpr std::size_t kMaxBatchOps = 100;
 

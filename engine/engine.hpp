@@ -1,72 +1,42 @@
 // The engine: the semantics of every data operation (operations.md §2-25) on top of the
-// store, with one sequencer thread that orders and group-commits all writes.
+// store. `Engine` is the one facade the server sees; behind it (docs/architecture.md "Engine
+// layout"):
+//   write_pipeline.*   the sequencer and committer threads: ordering, group commit, fsync
+//                      policies, fail-stop (one WriteBatch and at most one sync per group)
+//   view.*             the staging view: uncommitted changes layered over committed state
+//   *_ops.cpp          the write operations, by family (write_ops.hpp)
+//   reads.*            the reads of committed data
+//   maintenance.*      COMPACT, automatic compaction, idempotency TTL purge
+//   committed_state.*  what readers see: catalog, counters, offsets, I/O counters
+//   group_store.*      the seam to RocksDB (tests put an in-memory store there)
 //
 // Writes (put_machine, create_instance, apply_event, delete_instance, batch,
-// snapshot_instance, flush_all, compact) are queued to the sequencer. It takes everything
-// queued, validates each request in arrival order against the committed state plus the
-// writes staged earlier (in the same group, or in the group still being committed), stages
-// the changes (state, indexes, log entry, idempotency record) and assigns offsets. Each group
-// is written as ONE RocksDB WriteBatch with at most one sync (storage.fsync_policy): a group
-// that must be synced (every_write) goes to the committer thread so the sequencer stages the
-// next group during the fsync; any other group is written by the sequencer itself, and the
-// committer syncs in the background (every_n, every_ms, shutdown). Only after that write
-// returns are the callbacks invoked, so a
-// response is never sent before its write is durable under the policy, and offsets are
-// gap-free and in commit order (design.md invariants 1, 2, 4, 5). If a write fails, every
-// request of that group (and of the group staged on top of it) fails with WAL_IO_ERROR and
-// nothing of them is visible.
-//
-// Reads (get_*, list_*, wal_read, wal_stats) run on the caller's thread against committed
-// data; RocksDB makes a synced write visible only after its WAL sync, so a read never sees
-// data that is not yet durable under every_write. Long reads (list_*, wal_read) must not be
-// called on an I/O thread.
-//
-// A maintenance thread runs COMPACT's slow parts, automatic compaction and the idempotency
-// TTL purge.
+// snapshot_instance, flush_all, compact) are queued to the sequencer, validated in arrival
+// order against committed state plus earlier staged writes, and group-committed; a response
+// is never sent before its write is durable under storage.fsync_policy, and offsets are
+// gap-free and in commit order (design.md invariants 1, 2, 4, 5). Reads run on the caller's
+// thread against committed data; long reads (list_*, wal_read) must not be called on an I/O
+// thread. Storage failures are fail-stop (set_failure_handler).
 #pragma once
 
 #include "config/config.hpp"
 #include "engine/commands.hpp"
+#include "engine/options.hpp"
 #include "storage/store.hpp"
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
-#include <thread>
 
 namespace rstmdb::engine {
-
-struct EngineOptions {
-  config::FsyncPolicy fsync_policy;
-  std::uint32_t max_machine_versions = 0;
-  bool allow_instance_recreate = true;
-  std::uint64_t idempotency_ttl_secs = 86400;
-  config::CompactionConfig compaction;
-  // Largest response payload (the frame limit); list/read pages are shortened to fit.
-  std::size_t max_response_bytes = 16 * 1024 * 1024;
-};
-
-// Log I/O counters since process start (WAL_STATS io_stats).
-struct IoStats {
-  std::uint64_t bytes_written = 0;
-  std::uint64_t bytes_read = 0;
-  std::uint64_t writes = 0;
-  std::uint64_t reads = 0;
-  std::uint64_t fsyncs = 0;
-  std::uint64_t commits = 0;  // RocksDB batches written by the sequencer (writes / commits = group size)
-};
 
 class Engine {
  public:
   // Loads machines, counters and the offset sequence (O(number of machine versions and
-  // (machine, state) pairs), never O(history)) and starts the threads. Throws
-  // storage errors as std::runtime_error.
+  // (machine, state) pairs), never O(history)) and starts the threads. Throws StorageError
+  // (Kind::Corruption when stored records no longer decode).
   Engine(storage::Store& store, EngineOptions options);
   // Stops accepting, finishes queued writes, syncs, joins the threads.
   ~Engine();
@@ -127,7 +97,7 @@ class Engine {
   // Stops the threads after finishing queued work; idempotent. The destructor calls it.
   void shutdown();
 
-  class Impl;  // defined in engine.cpp
+  class Impl;  // engine.cpp
 
  private:
   std::unique_ptr<Impl> impl_;

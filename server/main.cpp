@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <string>
 
 namespace {
@@ -26,6 +27,8 @@ using rstmdb::config::Config;
 
 constexpr int kExitUsage = 64;
 constexpr int kExitConfig = 78;
+constexpr int kExitCorruptData = 65;
+constexpr int kExitStorageIo = 74;
 
 std::string version_line() {
   std::string openssl = OpenSSL_version(OPENSSL_VERSION);  // "OpenSSL 3.0.x  <date>"
@@ -66,11 +69,11 @@ int open_failure_exit_code(rstmdb::storage::OpenFailure failure) {
     case OpenFailure::Locked:
       return 75;
     case OpenFailure::Incompatible:
-      return 65;
+      return kExitCorruptData;
     case OpenFailure::Io:
-      return 74;
+      return kExitStorageIo;
   }
-  return 74;
+  return kExitStorageIo;
 }
 
 rstmdb::server::LogFormat log_format_of(const Config& config) {
@@ -139,8 +142,18 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
   engine_options.idempotency_ttl_secs = config.storage.idempotency_ttl_secs;
   engine_options.compaction = config.compaction;
   int rc = rstmdb::server::kExitOk;
+  std::unique_ptr<rstmdb::engine::Engine> engine_holder;
+  try {
+    engine_holder = std::make_unique<rstmdb::engine::Engine>(*opened.store, engine_options);
+  } catch (const rstmdb::storage::StorageError& e) {
+    // Loading what is stored failed (runtime.md §5.8: 65 corrupt data, 74 storage I/O).
+    const bool corrupt = e.kind() == rstmdb::storage::StorageError::Kind::Corruption;
+    log->error("storage: cannot load {}: {}", config.storage.data_dir, e.what());
+    spdlog::shutdown();
+    std::_Exit(corrupt ? kExitCorruptData : kExitStorageIo);
+  }
   {
-    rstmdb::engine::Engine engine(*opened.store, engine_options);
+    rstmdb::engine::Engine& engine = *engine_holder;
     const auto open_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - open_started)
             .count();
@@ -152,6 +165,7 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
     log->info("storage: {} log entries written in {} commits ({} syncs) since start", io.writes, io.commits,
               io.fsyncs);
   }
+  engine_holder.reset();
   // The final sync and flush. After a storage failure (or if this fails) RocksDB must not be
   // touched again (its file writers assert after an I/O error): the process ends here, as
   // after a crash, and RocksDB's recovery at the next start decides what is on disk.

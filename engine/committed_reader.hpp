@@ -1,0 +1,41 @@
+// The sequencer's reads of committed state: the instance cache first, then the store; the
+// machine catalog from CommittedState; the idempotency TTL. The bottom of every view chain.
+//
+// Thread: sequencer only.
+#pragma once
+
+#include "engine/committed_state.hpp"
+#include "engine/instance_cache.hpp"
+#include "engine/view.hpp"
+#include "storage/store.hpp"
+
+#include <cstdint>
+
+namespace rstmdb::engine {
+
+class StoreReader final : public CommittedReader {
+ public:
+  StoreReader(const storage::Store& store, const CommittedState& state, std::uint64_t idempotency_ttl_secs)
+      : store_(store), state_(state), ttl_secs_(idempotency_ttl_secs) {}
+
+  const Instance* instance(const std::string& id) override;
+  std::optional<IdempotencyValue> idempotency(const std::string& key) override;
+  bool snapshot_exists(const std::string& id) override;
+  MachinePtr machine(const std::string& name, std::uint32_t version) override;
+  std::vector<std::uint32_t> machine_versions(const std::string& name) override;
+  bool expired(std::int64_t created_at, std::int64_t now) const override;
+  void absorb(View& group) override;
+
+  InstanceCache& cache() noexcept { return cache_; }
+
+ private:
+  const storage::Store& store_;
+  const CommittedState& state_;
+  std::uint64_t ttl_secs_;
+  InstanceCache cache_;
+};
+
+// Reads and parses one stored instance (nullopt when absent). Throws StorageError.
+std::optional<Instance> read_instance(const storage::Store& store, const std::string& id);
+
+}  // namespace rstmdb::engine

@@ -1,0 +1,178 @@
+// The write pipeline: one sequencer thread that orders and stages every write, and group
+// commit (one WriteBatch and at most one sync per group) under storage.fsync_policy.
+//
+// Sequencer (`rstmdb-seq`): takes every queued job (up to kMaxGroupJobs, and no more once the
+// group holds kMaxGroupBytes), runs each in arrival order in a child View of the group (so
+// each sees committed state plus everything staged before it), and assigns offsets. A job
+// marked exclusive (FLUSH_ALL) runs alone on fully committed state.
+// Committer (`rstmdb-commit`): writes and syncs groups that need a sync (every_write) while
+// the sequencer stages the next group on top of the one in flight; that next group stays
+// OPEN while the committer syncs, so one sync covers everything that arrived during the
+// previous one. Groups that need no sync are written by the sequencer itself (a thread hand-off
+// costs more than it overlaps on 2 cores). The committer also runs the background syncs of
+// every_n (after N writes) and every_ms (a real timer), and the final sync at shutdown.
+//
+// Only after a group's write returns (durable under the policy) are its effects published
+// (CommittedState), its events handed to the event hook, and then its callbacks invoked: a
+// response is never sent before its write is durable, offsets are gap-free and in commit
+// order (design.md invariants 1, 2, 4, 5).
+//
+// Storage failures are fail-stop: see Engine::set_failure_handler.
+#pragma once
+
+#include "config/config.hpp"
+#include "engine/commands.hpp"
+#include "engine/committed_state.hpp"
+#include "engine/group_store.hpp"
+#include "engine/view.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <thread>
+#include <vector>
+
+namespace rstmdb::engine {
+
+// One sequenced write.
+struct Job {
+  std::function<Result(View&)> run;  // stages the write in the given view; may throw OpFailure
+  ResultCallback done;
+  bool exclusive = false;  // runs alone in its own group, on fully committed state (FLUSH_ALL)
+  // Call `done` on the pipeline's thread, not through the completion executor: for the
+  // engine's own jobs, whose waiter must not depend on the server's threads still running.
+  bool internal = false;
+};
+
+// The first storage failure and who to tell. Shared with the store's background-error
+// handler, which RocksDB may call from its own threads, so it references nothing else.
+class FailureLatch {
+ public:
+  // Records `cause` if it is the first failure, tells the handler, and returns true.
+  bool trip(const storage::StorageError& cause);
+  bool tripped() const noexcept { return tripped_.load(std::memory_order_acquire); }
+  std::optional<storage::StorageError> cause() const;
+  // Tells `handler` at once if the latch has already tripped.
+  void set_handler(std::function<void(const storage::StorageError&)> handler);
+
+ private:
+  mutable std::mutex mutex_;
+  std::atomic<bool> tripped_{false};
+  std::optional<storage::StorageError> cause_;
+  std::function<void(const storage::StorageError&)> handler_;
+};
+
+class WritePipeline {
+ public:
+  // Most jobs one group takes from the queue: bounds one WriteBatch and the latency a job can
+  // add to the others in its group.
+  static constexpr std::size_t kMaxGroupJobs = 1024;
+  // A group closes once it has staged this many bytes (an entry is at most ~16 MiB, so a
+  // group stays below ~48 MiB): bounds the memory of a group and of its WriteBatch.
+  static constexpr std::uint64_t kMaxGroupBytes = 32ull << 20;
+
+  WritePipeline(GroupStore& store, CommittedReader& committed, CommittedState& state,
+                config::FsyncPolicy policy, std::shared_ptr<FailureLatch> failure);
+  ~WritePipeline();  // shutdown()
+
+  WritePipeline(const WritePipeline&) = delete;
+  WritePipeline& operator=(const WritePipeline&) = delete;
+
+  // Set before start().
+  void set_completion_executor(std::function<void(std::function<void()>)> run) {
+    completion_executor_ = std::move(run);
+  }
+  void set_event_hook(std::function<void(std::span<const CommittedEvent>)> hook) {
+    event_hook_ = std::move(hook);
+  }
+  bool has_event_hook() const noexcept { return static_cast<bool>(event_hook_); }
+
+  // Starts the sequencer and committer threads.
+  void start();
+  // Thread-safe. `job.done` is called exactly once (an error if the pipeline is stopping or
+  // storage has failed).
+  void submit(Job job);
+  // Runs `fn` as an internal job and waits for its result (maintenance thread).
+  Result run_and_wait(std::function<Result(View&)> fn, bool exclusive = false);
+  // Finishes queued jobs, does the final sync (unless storage failed), joins the threads.
+  // Idempotent.
+  void shutdown();
+
+  // Storage failed: every write from now on is refused, nothing is written again.
+  void fail_stop(const storage::StorageError& cause);
+  bool failed() const noexcept { return failure_->tripped(); }
+
+ private:
+  struct PendingReply {
+    ResultCallback done;
+    Result result;
+    bool internal = false;
+  };
+  // A group the sequencer staged. While it is in flight the sequencer builds the next group
+  // on top of its view; the committer only reads it.
+  struct InFlight {
+    std::unique_ptr<View> view;
+    std::unique_ptr<PreparedGroup> prepared;
+    bool sync = false;
+    std::vector<PendingReply> replies;
+    std::optional<storage::StorageError> failure;  // set by the writer
+    bool done = false;                             // guarded by commit_mutex_
+  };
+
+  void sequencer_loop();
+  void run_job(View& group, Job& job, std::vector<PendingReply>& replies);
+  std::unique_ptr<InFlight> new_group();
+  void hand_off(std::unique_ptr<InFlight> group);
+  std::optional<storage::StorageError> drain();
+  void committer_loop();
+  void complete_commit(InFlight& group);
+  // Answers `replies`: with their results, or all with `failure` when it is set.
+  void deliver(std::vector<PendingReply>& replies,
+               const std::optional<protocol::Error>& failure = std::nullopt);
+  void note_unsynced_write(std::uint64_t writes);
+  bool periodic_sync_due(std::chrono::steady_clock::time_point now) const;
+  std::uint64_t policy_n() const { return std::max<std::uint64_t>(policy_.n, 1); }
+  void wake_sequencer();
+
+  GroupStore& store_;
+  CommittedReader& committed_;
+  CommittedState& state_;
+  const config::FsyncPolicy policy_;
+  std::shared_ptr<FailureLatch> failure_;
+  std::function<void(std::function<void()>)> completion_executor_;
+  std::function<void(std::span<const CommittedEvent>)> event_hook_;
+
+  // Sequencer-private.
+  std::uint64_t next_offset_ = 1;
+
+  // Hand-off between sequencer and committer: at most one group in flight.
+  std::mutex commit_mutex_;
+  std::condition_variable commit_cv_;
+  std::unique_ptr<InFlight> handed_;
+  // True from hand-off until the committer has finished the group. Read by the sequencer
+  // under queue_mutex_ (its wait predicate); the committer clears it and then wakes it.
+  std::atomic<bool> committer_busy_{false};
+  bool committer_stopping_ = false;
+  // Writes acknowledged without a sync since the last one (every_n, every_ms, never); added
+  // to by whichever thread wrote them; guarded by commit_mutex_.
+  std::uint64_t unsynced_writes_ = 0;
+  std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
+  std::thread committer_;
+
+  std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  bool sequencer_waiting_ = false;  // lets submit() skip the wake-up while the sequencer is busy
+  std::thread sequencer_;
+  bool shut_down_ = false;
+};
+
+}  // namespace rstmdb::engine
