@@ -51,7 +51,8 @@ struct StorageConfig {
   bool allow_flush_all = false;
   std::uint64_t idempotency_ttl_secs = 86400;  // 0 = forever
   std::uint64_t block_cache_mb = 256;
-  std::int32_t max_open_files = 1024;  // -1 = unlimited
+  std::uint64_t instance_cache_mb = 64;  // the sequencer's parsed-instance cache
+  std::int32_t max_open_files = 1024;    // -1 = unlimited
 };
 
 struct CompactionConfig {

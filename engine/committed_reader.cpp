@@ -25,7 +25,7 @@ const Instance* StoreReader::instance(const std::string& id) {
   if (const Instance* cached = cache_.find(id)) return cached;
   auto inst = read_instance(store_, id);
   if (!inst) return nullptr;
-  return cache_.put(id, std::move(*inst));
+  return cache_.put(id, std::move(*inst), /*pin=*/true);
 }
 
 std::optional<IdempotencyValue> StoreReader::idempotency(const std::string& key) {
@@ -54,9 +54,8 @@ bool StoreReader::expired(std::int64_t created_at, std::int64_t now) const {
 }
 
 void StoreReader::absorb(View& group) {
-  cache_.reserve_for(group.instances().size());
   for (auto& [id, inst] : group.instances())
-    cache_.put(id, std::move(inst));
+    cache_.put(id, std::move(inst), /*pin=*/false);
   for (const auto& fn : group.after_absorb_fns())
     fn();
 }

@@ -15,8 +15,9 @@ namespace rstmdb::engine {
 
 class StoreReader final : public CommittedReader {
  public:
-  StoreReader(const storage::Store& store, const CommittedState& state, std::uint64_t idempotency_ttl_secs)
-      : store_(store), state_(state), ttl_secs_(idempotency_ttl_secs) {}
+  StoreReader(const storage::Store& store, const CommittedState& state, std::uint64_t idempotency_ttl_secs,
+              std::uint64_t cache_bytes)
+      : store_(store), state_(state), ttl_secs_(idempotency_ttl_secs), cache_(cache_bytes) {}
 
   const Instance* instance(const std::string& id) override;
   std::optional<IdempotencyValue> idempotency(const std::string& key) override;
@@ -24,6 +25,7 @@ class StoreReader final : public CommittedReader {
   MachinePtr machine(const std::string& name, std::uint32_t version) override;
   std::vector<std::uint32_t> machine_versions(const std::string& name) override;
   bool expired(std::int64_t created_at, std::int64_t now) const override;
+  void begin_request() override { cache_.begin_request(); }
   void absorb(View& group) override;
 
   InstanceCache& cache() noexcept { return cache_; }

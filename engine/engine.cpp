@@ -18,7 +18,7 @@ class Engine::Impl {
   Impl(storage::Store& store, EngineOptions options)
       : options_(std::move(options)),
         store_(store),
-        reader_(store_, state_, options_.idempotency_ttl_secs),
+        reader_(store_, state_, options_.idempotency_ttl_secs, options_.instance_cache_bytes),
         group_store_(store_),
         pipeline_(group_store_, reader_, state_, options_.fsync_policy, failure_),
         reads_(store_, state_, options_),

@@ -3,41 +3,71 @@
 // holds nothing that is not in RocksDB: an entry may be dropped at any time and is re-read on
 // demand.
 //
-// Thread: sequencer only (not thread-safe). An entry's address is stable until it is erased
-// or the cache is changed; views hold such pointers only while one request runs.
+// Bounded in bytes (storage.instance_cache_mb; an entry counts its strings plus its ctx twice
+// over for the parsed object) with gradual CLOCK eviction: a lookup sets an entry's reference
+// bit; when over budget the hand evicts entries whose bit is clear and clears the others
+// (second chance), so hot instances stay and one pass over cold data (COMPACT force_snapshot,
+// a bulk load) cannot flush everything at once. Keys are client-chosen instance ids, so the
+// table uses the process-keyed hash (protocol/seeded_hash.hpp) against hash flooding.
+//
+// Pinning: an entry looked up by the request now running is never evicted until the next
+// begin_request(), so the pointers a request holds stay valid while it runs.
+//
+// Thread: sequencer only (not thread-safe).
 #pragma once
 
 #include "engine/view.hpp"
+#include "protocol/seeded_hash.hpp"
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <list>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace rstmdb::engine {
 
 class InstanceCache {
  public:
-  // Most instances kept; when an insert would pass it the whole cache is dropped.
-  static constexpr std::size_t kMaxInstances = 200000;
+  explicit InstanceCache(std::uint64_t max_bytes) : max_bytes_(max_bytes) {}
 
-  const Instance* find(const std::string& id) const {
-    auto it = entries_.find(id);
-    return it == entries_.end() ? nullptr : &it->second;
-  }
-  // Inserts or replaces; returns the cached entry.
-  const Instance* put(const std::string& id, Instance inst) {
-    if (entries_.size() >= kMaxInstances && !entries_.contains(id)) entries_.clear();
-    return &entries_.insert_or_assign(id, std::move(inst)).first->second;
-  }
-  // Room for `n` more entries (drops everything if they would not fit).
-  void reserve_for(std::size_t n) {
-    if (entries_.size() + n > kMaxInstances) entries_.clear();
-  }
-  void clear() { entries_.clear(); }
-  std::size_t size() const noexcept { return entries_.size(); }
+  // The cached instance, or null. A hit is referenced and pinned for the current request.
+  const Instance* find(const std::string& id);
+  // Inserts or replaces. `pin`: the current request holds the returned pointer (a lookup that
+  // missed); a committed group's instances are not pinned.
+  const Instance* put(const std::string& id, Instance inst, bool pin);
+  // A new request starts: entries pinned by the previous one may be evicted again.
+  void begin_request() noexcept { ++epoch_; }
+  void clear();
+
+  std::size_t size() const noexcept { return index_.size(); }
+  std::uint64_t bytes() const noexcept { return bytes_; }
+  std::uint64_t max_bytes() const noexcept { return max_bytes_; }
+  std::uint64_t evictions() const noexcept { return evictions_; }
+
+  // What an entry is charged (exposed for tests).
+  static std::uint64_t charge(const std::string& id, const Instance& inst);
 
  private:
-  std::unordered_map<std::string, Instance> entries_;
+  struct Entry {
+    std::string id;
+    Instance inst;
+    std::uint64_t bytes = 0;
+    std::uint64_t pinned_epoch = 0;  // pinned while == epoch_
+    bool referenced = false;
+  };
+  using Ring = std::list<Entry>;  // CLOCK order: the hand is at the front
+
+  void evict_over_budget();
+
+  std::uint64_t max_bytes_;
+  std::uint64_t bytes_ = 0;
+  std::uint64_t epoch_ = 1;
+  std::uint64_t evictions_ = 0;
+  Ring ring_;
+  std::unordered_map<std::string_view, Ring::iterator, protocol::SeededStringHash, std::equal_to<>> index_;
 };
 
 }  // namespace rstmdb::engine

@@ -14,6 +14,8 @@ struct EngineOptions {
   bool allow_instance_recreate = true;
   std::uint64_t idempotency_ttl_secs = 86400;  // 0 = forever
   config::CompactionConfig compaction;
+  // Bytes of parsed instances the sequencer caches (storage.instance_cache_mb).
+  std::uint64_t instance_cache_bytes = 64ull << 20;
   // Largest response payload (the frame limit); list/read pages are shortened to fit.
   std::size_t max_response_bytes = 16 * 1024 * 1024;
 };

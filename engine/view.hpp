@@ -12,6 +12,7 @@
 
 #include "engine/catalog.hpp"
 #include "engine/commands.hpp"
+#include "protocol/seeded_hash.hpp"
 #include "storage/records.hpp"
 #include "storage/store.hpp"
 
@@ -60,10 +61,16 @@ class CommittedReader {
   virtual std::vector<std::uint32_t> machine_versions(const std::string& name) = 0;
   // storage.idempotency_ttl_secs: a record created at `created_at` has expired at `now`.
   virtual bool expired(std::int64_t created_at, std::int64_t now) const = 0;
+  // A request starts (its lookups may be held until the next begin_request()).
+  virtual void begin_request() {}
   // A group was committed: take its instances into the cache. Called once per committed
   // group, in commit order, after the group's write returned.
   virtual void absorb(class View& group) = 0;
 };
+
+// Tables keyed by client-chosen strings use the process-keyed hash (hash flooding).
+template <typename Value>
+using StringMap = std::unordered_map<std::string, Value, protocol::SeededStringHash, std::equal_to<>>;
 
 class View {
  public:
@@ -130,11 +137,9 @@ class View {
   using CountKey = std::pair<std::string, std::string>;  // (machine, state)
   const std::vector<Mutation>& mutations() const noexcept { return mutations_; }
   const std::vector<std::string>& erased_prefixes() const noexcept { return erased_prefixes_; }
-  const std::unordered_map<std::string, Instance>& instances() const noexcept { return instances_; }
-  std::unordered_map<std::string, Instance>& instances() noexcept { return instances_; }
-  const std::unordered_map<std::string, std::optional<IdempotencyValue>>& idempotency() const noexcept {
-    return idempotency_;
-  }
+  const StringMap<Instance>& instances() const noexcept { return instances_; }
+  StringMap<Instance>& instances() noexcept { return instances_; }
+  const StringMap<std::optional<IdempotencyValue>>& idempotency() const noexcept { return idempotency_; }
   const std::map<std::pair<std::string, std::uint32_t>, MachinePtr>& machines() const noexcept {
     return machines_;
   }
@@ -157,11 +162,11 @@ class View {
   std::uint64_t next_offset_;
   std::int64_t now_;
 
-  std::unordered_map<std::string, Instance> instances_;
-  std::unordered_map<std::string, std::optional<IdempotencyValue>> idempotency_;  // nullopt = deleted
+  StringMap<Instance> instances_;
+  StringMap<std::optional<IdempotencyValue>> idempotency_;  // nullopt = deleted
   std::vector<std::string> erased_prefixes_;
   std::map<std::pair<std::string, std::uint32_t>, MachinePtr> machines_;
-  std::unordered_map<std::string, bool> snapshots_;  // id → exists after this view
+  StringMap<bool> snapshots_;  // id → exists after this view
   std::int64_t snapshot_delta_ = 0;
   std::map<CountKey, std::int64_t> count_deltas_;
   std::vector<Mutation> mutations_;

@@ -205,6 +205,7 @@ void WritePipeline::sequencer_loop() {
 }
 
 void WritePipeline::run_job(View& group, Job& job, std::vector<PendingReply>& replies) {
+  committed_.begin_request();
   View view(group);
   Result result;
   try {

@@ -141,6 +141,7 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
   engine_options.allow_instance_recreate = config.storage.allow_instance_recreate;
   engine_options.idempotency_ttl_secs = config.storage.idempotency_ttl_secs;
   engine_options.compaction = config.compaction;
+  engine_options.instance_cache_bytes = config.storage.instance_cache_mb << 20;
   int rc = rstmdb::server::kExitOk;
   std::unique_ptr<rstmdb::engine::Engine> engine_holder;
   try {
