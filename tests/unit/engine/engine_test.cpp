@@ -287,9 +287,21 @@ TEST_CASE("every_ms syncs on a timer after a write, and not while idle") {
   const auto synced = eng.io_stats().fsyncs;
   apply_many(eng, "t", 5);
   CHECK(eventually([&] { return eng.io_stats().fsyncs > synced; }));
+  // The five writes may span two timer periods; wait until the count has been still for five
+  // periods (bounded), so nothing is left unsynced.
+  auto settled = eng.io_stats().fsyncs;
+  auto still_since = std::chrono::steady_clock::now();
+  const auto deadline = still_since + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() - still_since < std::chrono::milliseconds(100) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (const auto now = eng.io_stats().fsyncs; now != settled) {
+      settled = now;
+      still_since = std::chrono::steady_clock::now();
+    }
+  }
   // Nothing unsynced: the timer does not keep syncing.
-  const auto settled = eng.io_stats().fsyncs;
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   CHECK(eng.io_stats().fsyncs == settled);
 }
 
