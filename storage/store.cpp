@@ -671,6 +671,15 @@ void Store::scan(Cf cf, std::string_view prefix, std::string_view start,
   if (!s.ok()) throw status_error(std::string("scan of ") + kCfNames[static_cast<std::size_t>(cf)], s);
 }
 
+std::optional<std::string> Store::last_key(Cf cf) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handle(cf)));
+  it->SeekToLast();
+  if (!it->status().ok())
+    throw status_error(std::string("last key of ") + kCfNames[static_cast<std::size_t>(cf)], it->status());
+  if (!it->Valid()) return std::nullopt;
+  return it->key().ToString();
+}
+
 std::optional<StorageError> Store::write(Batch& batch, bool sync) {
   if (batch.store_ != this)
     return StorageError("batch was not created by this store", StorageError::Kind::Other);

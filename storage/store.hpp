@@ -129,6 +129,10 @@ class Store {
   void scan(Cf cf, std::string_view prefix, std::string_view start,
             const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
 
+  // The greatest key of `cf`, or nullopt when it is empty (a range delete's end: that key plus
+  // a zero byte is greater than every key). Throws StorageError.
+  std::optional<std::string> last_key(Cf cf) const;
+
   // Applies `batch` atomically. sync=true: returns after the WAL is synced.
   // Returns an error instead of throwing. A failed write (like a failed sync_wal or flush_all)
   // marks the store failed (mark_failed): its outcome is unknown and nothing is written again.
