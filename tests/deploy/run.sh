@@ -66,10 +66,14 @@ else
     bookworm - "$sources" | podman import - "$BASE_IMAGE" >/dev/null
 fi
 
+# The builds' apt-get reuses the .debs this machine already downloaded (install-deps.sh);
+# a build-time mount, so nothing of it ends up in an image.
+APT_CACHE=(-v /var/cache/apt/archives:/var/cache/apt/archives)
+
 # ---- the server image: the Dockerfile as a user builds it (docker format keeps HEALTHCHECK)
 step "podman build deploy/docker/Dockerfile"
 t=$(date +%s)
-podman build --pull=never --network host --format docker --layers \
+podman build --pull=never --network host --format docker --layers "${APT_CACHE[@]}" \
   -f deploy/docker/Dockerfile -t "$RSTMDB_IMAGE" . >"$WORK/image-build.log" 2>&1 \
   || { tail -60 "$WORK/image-build.log"; die "image build failed (log: $WORK/image-build.log)"; }
 step "image built in $(( $(date +%s) - t )) s"
@@ -77,7 +81,7 @@ step "image built in $(( $(date +%s) - t )) s"
 # ---- the systemd machine: the runtime stage's libraries, no rstmdb files
 runtime_packages=$(/usr/bin/python3 -c 'import sys; sys.path.insert(0, "tests/deploy"); import conftest; print(" ".join(conftest.runtime_packages()))')
 t=$(date +%s)
-podman build --pull=never --network host --format docker --layers \
+podman build --pull=never --network host --format docker --layers "${APT_CACHE[@]}" \
   --build-arg RUNTIME_PACKAGES="$runtime_packages" \
   -f tests/deploy/systemd.Containerfile -t "$RSTMDB_SYSTEMD_IMAGE" tests/deploy \
   >"$WORK/systemd-build.log" 2>&1 \

@@ -33,7 +33,11 @@ class Container:
         if entrypoint:
             cmd += ["--entrypoint", entrypoint]
         cmd += [image] + list(args)
-        run(cmd)
+        self.cmd = cmd
+
+    def start(self):
+        run(self.cmd)
+        return self
 
     def pid(self):
         """Host pid of the container's PID 1 (None when not running)."""
@@ -57,7 +61,7 @@ class Container:
         return time.monotonic() - start
 
     def remove(self):
-        subprocess.run(["podman", "rm", "-f", "-t", "0", self.name], stdout=subprocess.DEVNULL,
+        subprocess.run(["podman", "rm", "-f", "-v", "-t", "0", self.name], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=60)
 
 
@@ -67,8 +71,8 @@ def containers(image):
 
     def start(**kw):
         c = Container(image, **kw)
-        made.append(c)
-        return c
+        made.append(c)  # removed at teardown even if it fails to start
+        return c.start()
 
     yield start
     for c in made:

@@ -24,8 +24,15 @@ class Machine:
         mounts = [REPO_ROOT] + ([] if build_dir().is_relative_to(REPO_ROOT) else [build_dir()])
         volumes = [arg for m in mounts for arg in ("-v", "%s:%s:O" % (m, m))]
         # --privileged: systemd sets up the unit's sandbox (namespaces, seccomp) as on a host.
-        run(["podman", "run", "-d", "--name", self.name, "--systemd=always", "--network", "none",
-             "--privileged"] + volumes + [image])
+        try:
+            run(["podman", "run", "-d", "--name", self.name, "--systemd=always", "--network", "none",
+                 "--privileged"] + volumes + [image])
+            self._wait_for_boot()
+        except BaseException:
+            self.remove()
+            raise
+
+    def _wait_for_boot(self):
         deadline = time.monotonic() + 60
         while True:
             p = self.sh("systemctl is-system-running", check=False)
@@ -67,7 +74,7 @@ class Machine:
         return self.sh("journalctl -u %s --no-pager -o cat" % SERVICE).stdout
 
     def remove(self):
-        subprocess.run(["podman", "rm", "-f", "-t", "0", self.name], stdout=subprocess.DEVNULL,
+        subprocess.run(["podman", "rm", "-f", "-v", "-t", "0", self.name], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=60)
 
 
