@@ -58,17 +58,21 @@ else
   step "building $BASE_IMAGE with mmdebstrap"
   sources=/etc/apt/sources.list.d/debian.sources
   [ -f "$sources" ] || sources=/etc/apt/sources.list
-  # minbase without documentation, like the official slim image.
+  # minbase without documentation, like the official slim image. Written to a file first,
+  # so that a failed bootstrap never leaves a (broken) base image behind.
+  rootfs=$WORK/bookworm-minbase.tar
   mmdebstrap --variant=minbase --quiet \
-    --dpkg-opt='path-exclude=/usr/share/doc/*' --dpkg-opt='path-include=/usr/share/doc/*/copyright' \
-    --dpkg-opt='path-exclude=/usr/share/man/*' --dpkg-opt='path-exclude=/usr/share/locale/*' \
-    --dpkg-opt='path-exclude=/usr/share/info/*' \
-    bookworm - "$sources" | podman import - "$BASE_IMAGE" >/dev/null
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
+    --dpkgopt='path-exclude=/usr/share/info/*' \
+    bookworm "$rootfs" "$sources"
+  podman import "$rootfs" "$BASE_IMAGE" >/dev/null
+  rm -f "$rootfs"
 fi
 
-# The builds' apt-get reuses the .debs this machine already downloaded (install-deps.sh);
-# a build-time mount, so nothing of it ends up in an image.
-APT_CACHE=(-v /var/cache/apt/archives:/var/cache/apt/archives)
+# The builds' apt-get reuses the .debs this machine already downloaded (install-deps.sh):
+# a build-time overlay mount, so nothing of it ends up in an image or is written back.
+APT_CACHE=(-v /var/cache/apt/archives:/var/cache/apt/archives:O)
 
 # ---- the server image: the Dockerfile as a user builds it (docker format keeps HEALTHCHECK)
 step "podman build deploy/docker/Dockerfile"
