@@ -34,7 +34,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # With recommends, as on the machines this was tried on (netavark, fuse-overlayfs, ...).
+  apt-get install -y -qq "${missing[@]}"
 fi
 
 # podman settings of our own (no Docker engine, no systemd on the host): runc, cgroupfs,
