@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make run   — install dependencies, build, start rstmdbd on 127.0.0.1:7401 with data in ./data
 #   make test  — install dependencies, build, run every test: unit + end-to-end on the Release
-#                build, both again on an ASan+UBSan build, the storage and engine unit tests
+#                build, the deployment tests (image, systemd unit; tests/deploy/run.sh), unit +
+#                end-to-end again on an ASan+UBSan build, the storage and engine unit tests
 #                under TSan (CI runs exactly this: .ci/run)
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
@@ -12,12 +13,12 @@ PYTHON ?= /usr/bin/python3
 # Developers: CMAKE_CXX_COMPILER_LAUNCHER=ccache in the environment is honoured by CMake.
 CMAKE_GEN = -G Ninja
 
-.PHONY: run test test-release test-asan test-tsan deps build build-asan build-tsan unit e2e format clean
+.PHONY: run test test-release test-deploy test-asan test-tsan deps build build-asan build-tsan unit e2e install format clean
 
 run: deps build
 	./$(BUILD_DIR)/server/rstmdbd
 
-test: deps test-release test-asan test-tsan
+test: deps test-release test-deploy test-asan test-tsan
 
 test-release: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
@@ -47,6 +48,16 @@ unit: build
 
 e2e: build
 	RSTMDBD=$(CURDIR)/$(BUILD_DIR)/server/rstmdbd $(PYTHON) -m pytest tests/e2e -q
+
+# Deployment (root): the image built once and run with podman, systemd in a container with
+# the unit installed by deploy/install.sh, the unit/sysusers/tmpfiles files offline.
+test-deploy: build
+	BUILD_DIR=$(BUILD_DIR) bash tests/deploy/run.sh
+
+# Installs binaries, unit, config and service user the Debian way (root; deploy/install.sh).
+PREFIX ?= /usr/local
+install: build
+	bash deploy/install.sh --build-dir $(BUILD_DIR) --prefix $(PREFIX)
 
 format:
 	find protocol config statemachine storage engine server tools tests -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

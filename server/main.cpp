@@ -3,6 +3,7 @@
 #include "config/loader.hpp"
 #include "engine/engine.hpp"
 #include "server/logging.hpp"
+#include "server/sd_notify.hpp"
 #include "server/server.hpp"
 #include "storage/store.hpp"
 
@@ -19,6 +20,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace {
@@ -123,7 +125,21 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
   log->info("tls: disabled");
   if (::geteuid() == 0) log->warn("running as root; a dedicated service user is recommended");
 
+  const auto notify_env = rstmdb::server::read_notify_environment();
+  const rstmdb::server::ServiceNotifier notifier(notify_env.socket);
+  for (const auto& warning : notify_env.warnings)
+    log->warn("sd_notify: {}", warning);
+  if (!notifier.problem().empty())
+    log->warn("sd_notify: {}; not notifying the service manager", notifier.problem());
+  if (notifier.enabled() && notify_env.watchdog_interval) {
+    const auto period = rstmdb::server::ServiceHeartbeat::watchdog_period_for(*notify_env.watchdog_interval);
+    log->info("watchdog: WATCHDOG=1 every {} us", period.count());
+  }
+
   const auto open_started = std::chrono::steady_clock::now();
+  notifier.status("starting: opening storage");
+  std::optional<rstmdb::server::StartupTimeoutExtender> open_keepalive(std::in_place, notifier,
+                                                                       "starting: opening storage");
   rstmdb::storage::StoreOptions store_options;
   store_options.data_dir = config.storage.data_dir;
   store_options.block_cache_mb = config.storage.block_cache_mb;
@@ -132,6 +148,8 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
   store_options.log_sink = rocksdb_log_sink();
   auto opened = rstmdb::storage::Store::open(store_options);
   if (!opened.store) {
+    open_keepalive.reset();
+    notifier.status("failed: storage: " + opened.message);
     log->error("storage: {}", opened.message);
     return open_failure_exit_code(opened.failure);
   }
@@ -155,12 +173,14 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
   }
   {
     rstmdb::engine::Engine& engine = *engine_holder;
+    open_keepalive.reset();
     const auto open_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - open_started)
             .count();
     log->info("storage: opened {} in {} ms; latest offset {}", config.storage.data_dir, open_ms,
               engine.latest_offset());
-    rstmdb::server::Server server(config, engine, process_started);
+    notifier.status("starting: binding " + config.network.bind_addr);
+    rstmdb::server::Server server(config, engine, notifier, notify_env.watchdog_interval, process_started);
     rc = server.run();  // also shuts the engine down: queued writes complete and are synced
     const auto io = engine.io_stats();
     log->info("storage: {} log entries written in {} commits ({} syncs) since start", io.writes, io.commits,
@@ -173,6 +193,7 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
   auto failure = opened.store->failure();
   if (!failure) failure = opened.store->flush_all();
   if (failure) {
+    notifier.status(std::string("failed: storage: ") + failure->what());
     log->error("storage: {}; not closing the database; exiting with status {}", failure->what(),
                rstmdb::server::kExitRuntimeError);
     spdlog::shutdown();

@@ -66,7 +66,8 @@ bool split_host_port(std::string_view addr, std::string& host, std::string& port
   return !host.empty() && !port.empty();
 }
 
-Server::Server(config::Config config, engine::Engine& engine,
+Server::Server(config::Config config, engine::Engine& engine, const ServiceNotifier& notifier,
+               std::optional<std::chrono::microseconds> watchdog_interval,
                std::chrono::steady_clock::time_point process_started)
     : config_(std::move(config)),
       engine_(engine),
@@ -79,7 +80,9 @@ Server::Server(config::Config config, engine::Engine& engine,
       io_(static_cast<int>(io_threads_)),
       acceptor_(asio::make_strand(io_)),
       signals_(io_, SIGTERM, SIGINT),
-      grace_timer_(io_) {
+      grace_timer_(io_),
+      notifier_(notifier),
+      heartbeat_(io_.get_executor(), notifier, watchdog_interval, [this] { return service_status(); }) {
   services_.config = &config_;
   services_.tokens = &tokens_;
   services_.engine = &engine;
@@ -107,6 +110,16 @@ SessionLimits Server::session_limits() const {
       .auth_required = config_.auth.required,
       .max_auth_failures = config_.auth.max_failures_per_connection,
   };
+}
+
+std::string Server::service_status() const {
+  std::size_t conns;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    conns = sessions_.size();
+  }
+  return std::string(shutting_down_ ? "draining" : "ready") + "; " + std::to_string(conns) +
+         " conns; offset " + std::to_string(engine_.latest_offset());
 }
 
 int Server::run() {
@@ -142,6 +155,8 @@ int Server::run() {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at_)
           .count();
   log->info("ready in {} ms", ready_ms);
+  notifier_.ready(service_status());
+  heartbeat_.start();
 
   std::vector<std::thread> threads;
   threads.reserve(io_threads_ - 1);
@@ -155,6 +170,7 @@ int Server::run() {
   for (auto& t : threads)
     t.join();
   blocking_pool_.join();
+  notifier_.status("stopping: connections closed; syncing storage");
   // Every write already handed to the engine completes and is synced; its completion (posted
   // to io_) then runs against the closed sessions, so nothing is left queued.
   engine_.shutdown();
@@ -244,6 +260,8 @@ void Server::begin_shutdown(std::string_view cause) {
   }
   get_logger("server")->info("{}; draining {} connection(s), grace {}s", cause, live.size(),
                              config_.network.shutdown_grace_secs);
+  notifier_.stopping("draining " + std::to_string(live.size()) + " connection(s), grace " +
+                     std::to_string(config_.network.shutdown_grace_secs) + "s");
   asio::post(acceptor_.get_executor(), [this] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
@@ -282,6 +300,7 @@ void Server::finish_shutdown_if_idle() {
   if (stopped_.exchange(true)) return;
   boost::system::error_code ignored;
   grace_timer_.cancel();
+  heartbeat_.stop();
   signals_.cancel(ignored);
   io_.stop();
 }

@@ -5,6 +5,7 @@
 #include "config/config.hpp"
 #include "server/auth.hpp"
 #include "server/dispatcher.hpp"
+#include "server/sd_notify.hpp"
 #include "server/session.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -30,9 +32,11 @@ inline constexpr int kExitCannotBind = 69;
 
 class Server final : public ConnectionRegistry {
  public:
-  // `engine` serves the data operations and must outlive the server. `process_started` is
-  // when main() began, for the "ready in N ms" line.
-  Server(config::Config config, engine::Engine& engine,
+  // `engine` serves the data operations and `notifier` tells the service manager about
+  // readiness, status and shutdown (runtime.md §5.2); both must outlive the server.
+  // `process_started` is when main() began, for the "ready in N ms" line.
+  Server(config::Config config, engine::Engine& engine, const ServiceNotifier& notifier,
+         std::optional<std::chrono::microseconds> watchdog_interval = std::nullopt,
          std::chrono::steady_clock::time_point process_started = std::chrono::steady_clock::now());
   ~Server() override;
 
@@ -53,6 +57,7 @@ class Server final : public ConnectionRegistry {
   void finish_shutdown_if_idle();
   void force_close_all();
   SessionLimits session_limits() const;
+  std::string service_status() const;  // "ready; 42 conns; offset 123456"
 
   config::Config config_;
   engine::Engine& engine_;
@@ -68,8 +73,12 @@ class Server final : public ConnectionRegistry {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer grace_timer_;
+  // Reload (runtime.md §5.4) brackets its work with notifier_.reloading("reloading
+  // configuration") ... notifier_.ready(service_status()).
+  const ServiceNotifier& notifier_;
+  ServiceHeartbeat heartbeat_;
 
-  std::mutex sessions_mutex_;
+  mutable std::mutex sessions_mutex_;
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;
   std::atomic<std::uint64_t> next_session_id_{1};
   std::atomic<bool> shutting_down_{false};
