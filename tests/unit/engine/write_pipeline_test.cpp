@@ -84,6 +84,7 @@ class MemoryStore final : public GroupStore {
     g.sync = sync;
     for (auto o : g.offsets)
       durable_or_written.insert(o);
+    unsynced_entries = sync ? 0 : unsynced_entries + g.offsets.size();
     groups.push_back(std::move(g));
     cv.notify_all();
     return std::nullopt;
@@ -115,6 +116,7 @@ class MemoryStore final : public GroupStore {
   std::set<std::uint64_t> durable_or_written;
   int write_calls = 0;
   int sync_calls = 0;
+  std::size_t unsynced_entries = 0;  // written without a sync since the last sync
   int fail_write_number = 0;  // fail the Nth write (1-based); 0 = never
   bool fail_syncs = false;
   bool stall_writes = false;
@@ -428,8 +430,11 @@ TEST_CASE("write pipeline: under every_n syncs follow N writes, and shutdown syn
     h.pipeline.submit(Job{append(), [&](Result r) { p.set_value(std::move(r)); }});
     p.get_future().get();
   }
-  wait_store(h.store, [&] { return h.store.sync_calls == 2; });  // after 4 and 8
+  // The fourth write made a sync due (how many writes one sync covers depends on when the
+  // committer runs).
+  wait_store(h.store, [&] { return h.store.sync_calls >= 1; });
   h.pipeline.shutdown();
   std::lock_guard lock(h.store.mutex);
-  CHECK(h.store.sync_calls == 3);  // the last 2 at shutdown
+  CHECK(h.store.unsynced_entries == 0);  // the rest was synced at shutdown
+  CHECK(h.store.sync_calls <= 3);
 }
