@@ -84,76 +84,170 @@ Result Reads::list_machines(const ListMachines& q) const {
   return RawJson{std::move(out)};
 }
 
+namespace {
+
+// LIST_INSTANCES cursors: "1:" and the hex of the last id returned. Opaque to clients; the
+// version prefix leaves room for another encoding.
+constexpr std::string_view kCursorPrefix = "1:";
+
+std::string encode_cursor(std::string_view id) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(kCursorPrefix);
+  for (unsigned char c : id) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+std::optional<std::string> decode_cursor(std::string_view text) {
+  if (!text.starts_with(kCursorPrefix)) return std::nullopt;
+  text.remove_prefix(kCursorPrefix.size());
+  if (text.size() % 2 != 0) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string id;
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    const int hi = nibble(text[i]), lo = nibble(text[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    id.push_back(static_cast<char>(hi << 4 | lo));
+  }
+  return id;
+}
+
+// The matching instance ids in id order, merged from several index ranges (one per machine for
+// a state-only or unfiltered listing), each read lazily: a page costs what it returns plus one
+// seek per range, never a scan of everything before it.
+class IdMerge {
+  struct Range;
+  struct Greater {
+    const std::vector<Range>* ranges;
+    bool operator()(std::size_t a, std::size_t b) const;
+  };
+  Greater greater() const { return Greater{&ranges_}; }
+
+ public:
+  IdMerge(const storage::Store& store, std::vector<std::string> prefixes,
+          const std::optional<std::string>& after) {
+    for (auto& prefix : prefixes) {
+      auto cursor = store.cursor(Cf::Index, prefix);
+      // Ids are the raw suffix after the prefix; the first key after prefix+id is prefix+id+'\0'.
+      cursor.seek(after ? prefix + *after + '\0' : prefix);
+      ranges_.push_back(Range{std::move(prefix), std::move(cursor)});
+    }
+    for (std::size_t i = 0; i < ranges_.size(); ++i) {
+      if (ranges_[i].cursor.valid()) heap_.push_back(i);
+    }
+    std::make_heap(heap_.begin(), heap_.end(), greater());
+  }
+
+  bool done() const { return heap_.empty(); }
+  std::string next() {
+    std::pop_heap(heap_.begin(), heap_.end(), greater());
+    Range& r = ranges_[heap_.back()];
+    std::string id(r.cursor.key().substr(r.prefix.size()));
+    r.cursor.next();
+    if (r.cursor.valid()) {
+      std::push_heap(heap_.begin(), heap_.end(), greater());
+    } else {
+      heap_.pop_back();
+    }
+    return id;
+  }
+
+ private:
+  struct Range {
+    std::string prefix;
+    storage::Store::Cursor cursor;
+    std::string_view id() const { return cursor.key().substr(prefix.size()); }
+  };
+  std::vector<Range> ranges_;
+  std::vector<std::size_t> heap_;  // indexes into ranges_, min-heap by current id
+};
+
+bool IdMerge::Greater::operator()(std::size_t a, std::size_t b) const {
+  return (*ranges)[a].id() > (*ranges)[b].id();
+}
+
+}  // namespace
+
 Result Reads::list_instances(const ListInstances& q) const {
   const std::uint64_t total = state_.count(q.machine, q.state);
+  std::optional<std::string> after;
+  if (q.cursor) {
+    after = decode_cursor(*q.cursor);
+    if (!after) {
+      json::object d;
+      d["field"] = "cursor";
+      return Error{ErrorCode::BadRequest,
+                   "invalid request: invalid value for field 'cursor': not a cursor this server returned",
+                   std::move(d)};
+    }
+  }
+  std::vector<std::string> prefixes;
+  if (q.machine) {
+    prefixes.push_back(q.state ? storage::index_by_machine_state_prefix(*q.machine, *q.state)
+                               : storage::index_by_machine_prefix(*q.machine));
+  } else {
+    bool more = false;
+    for (const auto& m : state_.catalog().list(std::nullopt, 0, more)) {
+      prefixes.push_back(q.state ? storage::index_by_machine_state_prefix(m.machine, *q.state)
+                                 : storage::index_by_machine_prefix(m.machine));
+    }
+  }
+
   const std::size_t budget = page_budget();
   std::string items;
   std::size_t taken = 0;
-  std::uint64_t skipped = 0;
-  auto add = [&](const std::string& id, const storage::InstanceRecord& rec) {
-    if (skipped < q.offset) {
-      ++skipped;
-      return true;
-    }
-    if (taken >= q.limit) return false;
-    std::string item;
-    ObjectWriter w(item);
-    w.string("id", id)
-        .string("machine", rec.machine)
-        .number("version", rec.version)
-        .string("state", rec.state);
-    w.signed_number("created_at", rec.created_at).signed_number("updated_at", rec.updated_at);
-    w.number("last_wal_offset", rec.last_wal_offset);
-    w.finish();
-    if (items.size() + item.size() + 1 > budget) return false;
-    if (taken++ > 0) items += ',';
-    items += item;
-    return true;
-  };
-
-  if (q.limit > 0 || q.offset > 0) {
-    if (!q.machine && !q.state) {
-      store_.scan(Cf::Instances, "", "", [&](std::string_view key, std::string_view value) {
-        storage::InstanceRecord rec;
-        if (!storage::decode_instance(value, rec) || rec.deleted) return true;
-        return add(std::string(key), rec);
-      });
-    } else {
-      // The matching ids in id order: one index range, or for a state-only filter the
-      // (machine, state) range of every machine merged. Only the first offset + limit ids
-      // of each range can make the page, so each range is read no further than that.
-      std::vector<std::string> prefixes;
-      if (q.machine) {
-        prefixes.push_back(q.state ? storage::index_by_machine_state_prefix(*q.machine, *q.state)
-                                   : storage::index_by_machine_prefix(*q.machine));
-      } else {
-        bool more = false;
-        for (const auto& m : state_.catalog().list(std::nullopt, 0, more)) {
-          prefixes.push_back(storage::index_by_machine_state_prefix(m.machine, *q.state));
-        }
+  std::string last_id;
+  bool more_after_page = false;
+  if (q.limit > 0 || q.offset > 0 || q.cursor) {
+    IdMerge merge(store_, std::move(prefixes), after);
+    for (std::uint32_t skipped = 0; skipped < q.offset && !merge.done(); ++skipped)
+      merge.next();
+    while (!merge.done()) {
+      if (taken >= q.limit) {
+        more_after_page = true;
+        break;
       }
-      const std::size_t wanted = static_cast<std::size_t>(q.offset) + q.limit;
-      std::vector<std::string> ids;
-      for (const auto& prefix : prefixes) {
-        std::size_t taken_here = 0;
-        store_.scan(Cf::Index, prefix, prefix, [&](std::string_view key, std::string_view) {
-          ids.emplace_back(key.substr(prefix.size()));
-          return ++taken_here < wanted;
-        });
+      const std::string id = merge.next();
+      auto bytes = store_.get(Cf::Instances, id);
+      storage::InstanceRecord rec;
+      // An index entry without a live record would be a bug; such an id is skipped, not listed.
+      if (!bytes || !storage::decode_instance(*bytes, rec) || rec.deleted) continue;
+      std::string item;
+      ObjectWriter w(item);
+      w.string("id", id)
+          .string("machine", rec.machine)
+          .number("version", rec.version)
+          .string("state", rec.state);
+      w.signed_number("created_at", rec.created_at).signed_number("updated_at", rec.updated_at);
+      w.number("last_wal_offset", rec.last_wal_offset);
+      w.finish();
+      // Room for this item and for a next_cursor naming it ("next_cursor":"1:<hex>").
+      const std::size_t cursor_bytes = 20 + kCursorPrefix.size() + 2 * id.size();
+      if (items.size() + item.size() + 1 + cursor_bytes > budget) {
+        more_after_page = true;
+        break;
       }
-      if (prefixes.size() > 1) std::sort(ids.begin(), ids.end());
-      for (std::size_t i = q.offset; i < ids.size(); ++i) {
-        auto bytes = store_.get(Cf::Instances, ids[i]);
-        storage::InstanceRecord rec;
-        if (!bytes || !storage::decode_instance(*bytes, rec) || rec.deleted) continue;
-        skipped = q.offset;  // the offset was applied to `ids` already
-        if (!add(ids[i], rec)) break;
-      }
+      if (taken++ > 0) items += ',';
+      items += item;
+      last_id = id;
     }
   }
-  const bool has_more = q.offset + taken < total;
+  // Without a cursor has_more follows the spec's formula over the counters; after a cursor the
+  // position is not a count, so it says whether the merge had more.
+  const bool has_more = q.cursor ? more_after_page : q.offset + taken < total;
   std::string out = "{\"instances\":[" + items + "],\"total\":" + std::to_string(total) +
-                    ",\"has_more\":" + (has_more ? "true" : "false") + "}";
+                    ",\"has_more\":" + (has_more ? "true" : "false");
+  if (has_more && taken > 0) {
+    out += ",\"next_cursor\":";
+    protocol::append_json_string(out, encode_cursor(last_id));
+  }
+  out += '}';
   return RawJson{std::move(out)};
 }
 

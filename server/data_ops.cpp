@@ -270,6 +270,7 @@ void register_data_ops(Dispatcher& dispatcher, const Services& services) {
                            q.state = p.optional_string("state");
                            q.limit = p.optional_u32("limit").value_or(100);
                            q.offset = p.optional_u32("offset").value_or(0);
+                           q.cursor = p.optional_string("cursor");
                            blocking(done, [&eng, q] { return eng.list_instances(q); });
                          }));
   dispatcher.set_handler("WAL_READ", read,

@@ -403,6 +403,7 @@ rocksdb::Options db_options(const StoreOptions& options, std::shared_ptr<rocksdb
                             std::shared_ptr<rocksdb::EventListener> listener) {
   rocksdb::Options o;
   if (options.env != nullptr) o.env = options.env;
+  if (options.statistics) o.statistics = options.statistics;
   // No info LOG file: RocksDB's lines go to our log (rocksdb_log.hpp explains the abort this
   // avoids on a full disk).
   o.info_log = std::move(logger);
@@ -669,6 +670,66 @@ void Store::scan(Cf cf, std::string_view prefix, std::string_view start,
   }
   const auto s = it->status();
   if (!s.ok()) throw status_error(std::string("scan of ") + kCfNames[static_cast<std::size_t>(cf)], s);
+}
+
+struct Store::Cursor::State {
+  std::string prefix;
+  std::string upper;  // prefix_end(prefix); the iterator's bound points at it
+  rocksdb::Slice upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it;
+  const char* cf_name = "";
+};
+
+Store::Cursor::~Cursor() = default;
+Store::Cursor::Cursor(Cursor&&) noexcept = default;
+Store::Cursor& Store::Cursor::operator=(Cursor&&) noexcept = default;
+
+Store::Cursor Store::cursor(Cf cf, std::string_view prefix) const {
+  Cursor c;
+  c.state_ = std::make_unique<Cursor::State>();
+  auto& st = *c.state_;
+  st.prefix = std::string(prefix);
+  st.cf_name = kCfNames[static_cast<std::size_t>(cf)];
+  rocksdb::ReadOptions ro;
+  if (!prefix.empty()) {
+    st.upper = prefix_end(prefix);
+    st.upper_slice = rocksdb::Slice(st.upper);
+    if (!st.upper.empty()) ro.iterate_upper_bound = &st.upper_slice;
+  }
+  st.it.reset(db_->NewIterator(ro, handle(cf)));
+  return c;
+}
+
+void Store::Cursor::check() const {
+  const auto s = state_->it->status();
+  if (!s.ok()) throw status_error(std::string("scan of ") + state_->cf_name, s);
+}
+
+void Store::Cursor::seek(std::string_view key) {
+  const std::string_view target = key < state_->prefix ? std::string_view(state_->prefix) : key;
+  state_->it->Seek(rocksdb::Slice(target.data(), target.size()));
+  check();
+}
+
+bool Store::Cursor::valid() const {
+  if (!state_->it->Valid()) return false;
+  const auto k = state_->it->key();
+  return std::string_view(k.data(), k.size()).starts_with(state_->prefix);
+}
+
+std::string_view Store::Cursor::key() const {
+  const auto k = state_->it->key();
+  return {k.data(), k.size()};
+}
+
+std::string_view Store::Cursor::value() const {
+  const auto v = state_->it->value();
+  return {v.data(), v.size()};
+}
+
+void Store::Cursor::next() {
+  state_->it->Next();
+  check();
 }
 
 std::optional<std::string> Store::last_key(Cf cf) const {

@@ -28,6 +28,7 @@
 
 namespace rocksdb {
 class DB;
+class Statistics;
 class ColumnFamilyHandle;
 class WriteBatch;
 class Cache;
@@ -78,6 +79,9 @@ struct StoreOptions {
   // Test seam: RocksDB runs on this Env, e.g. one whose FileSystem injects faults or simulates
   // a power cut (tests/unit/storage). Null: rocksdb::Env::Default(). Must outlive the Store.
   rocksdb::Env* env = nullptr;
+  // Test seam: RocksDB counts its work here (tickers such as NUMBER_DB_NEXT), so tests can
+  // check how much a read did. Null: no statistics (they cost a little on every operation).
+  std::shared_ptr<rocksdb::Statistics> statistics;
 };
 
 class Store;
@@ -128,6 +132,31 @@ class Store {
   // Throws StorageError.
   void scan(Cf cf, std::string_view prefix, std::string_view start,
             const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
+
+  // A forward cursor over the keys of `cf` that start with `prefix` (all keys if empty), for
+  // readers that interleave several ranges (a k-way merge). Each cursor reads its own implicit
+  // snapshot. Not thread-safe; may outlive nothing but the Store.
+  class Cursor {
+   public:
+    ~Cursor();
+    Cursor(Cursor&&) noexcept;
+    Cursor& operator=(Cursor&&) noexcept;
+    // Positions at the first key >= max(key, prefix). Throws StorageError.
+    void seek(std::string_view key);
+    bool valid() const;
+    std::string_view key() const;
+    std::string_view value() const;
+    // Throws StorageError.
+    void next();
+
+   private:
+    friend class Store;
+    Cursor() = default;
+    void check() const;
+    struct State;
+    std::unique_ptr<State> state_;
+  };
+  Cursor cursor(Cf cf, std::string_view prefix) const;
 
   // The greatest key of `cf`, or nullopt when it is empty (a range delete's end: that key plus
   // a zero byte is greater than every key). Throws StorageError.

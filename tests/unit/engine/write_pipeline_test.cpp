@@ -96,6 +96,7 @@ class MemoryStore final : public GroupStore {
     ++sync_calls;
     if (fail_syncs)
       return storage::StorageError("injected sync failure", storage::StorageError::Kind::NoSpace);
+    unsynced_entries = 0;
     cv.notify_all();
     return std::nullopt;
   }
@@ -117,7 +118,7 @@ class MemoryStore final : public GroupStore {
   int write_calls = 0;
   int sync_calls = 0;
   std::size_t unsynced_entries = 0;  // written without a sync since the last sync
-  int fail_write_number = 0;  // fail the Nth write (1-based); 0 = never
+  int fail_write_number = 0;         // fail the Nth write (1-based); 0 = never
   bool fail_syncs = false;
   bool stall_writes = false;
   bool stalled = false;
