@@ -79,7 +79,7 @@ int run_repl(const GlobalOptions& options, Output& out, bool interactive) {
   while (true) {
     const LineSource::Status status = source->read(line);
     if (status == LineSource::Status::Eof) {
-      if (interactive) out.line("^D");
+      if (interactive) out.line("");  // libedit has echoed the ^D
       break;
     }
     if (status == LineSource::Status::Interrupted) {
@@ -92,9 +92,10 @@ int run_repl(const GlobalOptions& options, Output& out, bool interactive) {
                 "input line longer than " + std::to_string(kMaxInputLineBytes) + " bytes");
       failed = true;
     } else {
-      if (keep_in_history(line)) source->remember(line);
+      const bool keep = keep_in_history(line);
       trim(line);
       if (line.empty()) continue;
+      if (keep) source->remember(line);
 
       const ReplAction action = parse_repl_line(line);
       if (std::holds_alternative<ReplEmpty>(action)) continue;

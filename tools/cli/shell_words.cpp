@@ -1,6 +1,35 @@
 #include "tools/cli/shell_words.hpp"
 
 namespace rstmdb::cli {
+namespace {
+
+// End of the JSON value that starts at `i` ('{' or '['): one past its balanced closing
+// bracket, or the end of the line when it is unbalanced (the JSON parser reports that).
+std::size_t json_value_end(std::string_view line, std::size_t i) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (; i < line.size(); ++i) {
+    const char c = line[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return i + 1;
+    }
+  }
+  return line.size();
+}
+
+}  // namespace
 
 std::variant<std::vector<std::string>, ShellWordsError> split_shell_words(std::string_view line) {
   std::vector<std::string> words;
@@ -16,6 +45,13 @@ std::variant<std::vector<std::string>, ShellWordsError> split_shell_words(std::s
         in_word = false;
       }
       ++i;
+      continue;
+    }
+    if (!in_word && (c == '{' || c == '[')) {
+      const std::size_t end = json_value_end(line, i);
+      word.append(line.substr(i, end - i));
+      in_word = true;
+      i = end;
       continue;
     }
     in_word = true;

@@ -2,6 +2,11 @@
 // separate words; 'single quotes' keep everything literally; "double quotes" keep everything
 // but let a backslash escape " \ $ ` and newline; outside quotes a backslash escapes the next
 // character. So JSON with spaces can be passed as one word: put-machine -n m -v 1 '{"a": 1}'.
+//
+// One addition for JSON typed as it is (upstream's REPL took `{"a":1}` literally): a word that
+// starts with '{' or '[' runs to its balanced closing bracket, with JSON strings skipped and
+// no quote or backslash processing, so `c order 1 o-1 {"note": "two words"}` gives the JSON
+// unchanged as one word.
 #pragma once
 
 #include <string>

@@ -32,6 +32,16 @@ TEST_CASE("server address forms", "[server_address]") {
   CHECK_FALSE(parse_server_address("[::1"));
   CHECK_FALSE(parse_server_address("[::1]x"));
   CHECK_FALSE(parse_server_address("[]:1"));
+  // Bracketed or bare, an IPv6 literal has only hex digits, ':' and '.' (then a zone).
+  CHECK_FALSE(parse_server_address("::1]"));
+  CHECK_FALSE(parse_server_address("[db.example.com]:1"));
+  CHECK_FALSE(parse_server_address("a b:c:d"));
+  a = parse_server_address("[fe80::1%eth0]:7401");
+  REQUIRE(a);
+  CHECK(a->host == "fe80::1%eth0");
+  a = parse_server_address("::ffff:127.0.0.1");
+  REQUIRE(a);
+  CHECK(a->host == "::ffff:127.0.0.1");
 }
 
 TEST_CASE("server addresses format back with brackets for IPv6", "[server_address]") {
