@@ -366,8 +366,10 @@ def read_line(proc, timeout=10.0):
 
 def stop_cli(proc, sig=signal.SIGINT, timeout=10.0):
     """Send `sig`, wait; returns (rc, remaining stdout, stderr). Kills on timeout (a failure)."""
-    if proc.poll() is None:
+    if proc.poll() is None and sig:
         proc.send_signal(sig)
+    if proc.stdin is not None and proc.stdin.closed:
+        proc.stdin = None
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -376,3 +378,38 @@ def stop_cli(proc, sig=signal.SIGINT, timeout=10.0):
         pytest.fail("CLI did not exit within %.0f s of signal %d\nstderr:\n%s"
                     % (timeout, sig, err.decode("utf-8", "replace")))
     return proc.returncode, out.decode("utf-8"), err.decode("utf-8")
+
+
+def read_stderr_until(proc, needle, timeout=10.0):
+    """stderr of a background CLI up to and including the line containing `needle`; or, if the
+    process ends first, everything it wrote (the caller checks proc.poll())."""
+    import select
+    deadline = time.monotonic() + timeout
+    buf = b""
+    fd = proc.stderr.fileno()
+    target = needle.encode("utf-8")
+    while True:
+        nl = buf.rfind(b"\n")
+        if nl >= 0 and target in buf[:nl + 1]:
+            return buf.decode("utf-8", "replace")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            pytest.fail("CLI stderr never showed %r within %.0f s (got %r)" % (needle, timeout, buf))
+        r, _, _ = select.select([fd], [], [], left)
+        if not r:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            proc.wait(timeout=10)
+            return buf.decode("utf-8", "replace")
+        buf += chunk
+
+
+WATCH_NOT_IMPLEMENTED = ("rstmdbd does not implement %s yet (it answers BAD_REQUEST "
+                         "'not implemented: %s'); waiting for server support")
+
+
+def xfail_if_not_implemented(text, op):
+    """xfail (with the exact reason) when the server answered `op` with 'not implemented'."""
+    if "not implemented: %s" % op in text:
+        pytest.xfail(WATCH_NOT_IMPLEMENTED % (op, op))

@@ -256,6 +256,9 @@ Outcome Executor::hash_token(const HashTokenCommand& command) {
 
 template <typename WatchCommand>
 Outcome Executor::watch(const WatchCommand& command) {
+  // Caught from before the subscription exists: a Ctrl+C at any point after this unsubscribes
+  // cleanly (one during the WATCH request is handled as soon as its response is in).
+  InterruptScope interrupts(connection_);
   const Request request = watch_request(command);
   const protocol::ResponseMessage r = connection_.call(request.op, request.params);
   if (!r.ok) {
@@ -291,7 +294,6 @@ Outcome Executor::watch(const WatchCommand& command) {
     ~HandlerReset() { c.set_stream_handler({}); }
   } reset{connection_};
 
-  InterruptScope interrupts(connection_);
   while (!ended) {
     auto got = connection_.receive(std::nullopt);
     if (std::holds_alternative<client::Interrupted>(got)) {

@@ -344,7 +344,10 @@ struct Connection::Impl {
     return id;
   }
 
-  std::variant<protocol::ServerMessage, Interrupted> receive(std::optional<Clock::time_point> deadline) {
+  // `interruptible` false (inside call()): a caught signal stays pending for the next
+  // interruptible receive instead of ending this one.
+  std::variant<protocol::ServerMessage, Interrupted> receive(std::optional<Clock::time_point> deadline,
+                                                             bool interruptible) {
     while (true) {
       auto decoded = decoder.next();
       if (auto* m = std::get_if<protocol::DecodedMessage>(&decoded)) {
@@ -361,7 +364,7 @@ struct Connection::Impl {
         }
         fail(ClientError::Kind::Protocol, message);
       }
-      if (caught_signal) {
+      if (interruptible && caught_signal) {
         const int s = *caught_signal;
         caught_signal.reset();
         return Interrupted{s};
@@ -370,7 +373,7 @@ struct Connection::Impl {
       if (!socket) throw ClientError(ClientError::Kind::Closed, "not connected");
       start_read();
       start_signal_wait();
-      if (!run_until([&] { return !reading || caught_signal.has_value(); }, deadline)) {
+      if (!run_until([&] { return !reading || (interruptible && caught_signal.has_value()); }, deadline)) {
         fail(ClientError::Kind::Timeout,
              "request timeout (no response within " + seconds_text(options.request_timeout) + ")");
       }
@@ -382,9 +385,7 @@ struct Connection::Impl {
     const std::string id = send(op, params);
     const auto deadline = deadline_after(options.request_timeout);
     while (true) {
-      auto got = receive(deadline);
-      if (std::holds_alternative<Interrupted>(got)) continue;  // kept out of requests; see catch_interrupts
-      auto& message = std::get<protocol::ServerMessage>(got);
+      auto message = std::get<protocol::ServerMessage>(receive(deadline, false));
       if (auto* stream = std::get_if<protocol::StreamMessage>(&message)) {
         log("<- " + stream->type + " " + abbreviated(protocol::to_json(stream->body)));
         if (stream_handler) stream_handler(*stream);
@@ -480,7 +481,7 @@ std::string Connection::send(std::string_view op, const json::object& params) {
 
 std::variant<protocol::ServerMessage, Interrupted> Connection::receive(
     std::optional<std::chrono::milliseconds> timeout) {
-  return impl_->receive(impl_->deadline_after(timeout));
+  return impl_->receive(impl_->deadline_after(timeout), true);
 }
 
 void Connection::catch_interrupts(bool on) {

@@ -74,8 +74,8 @@ class Connection {
       std::optional<std::chrono::milliseconds> timeout);
 
   // While on, SIGINT and SIGTERM are caught instead of ending the process and make receive()
-  // return Interrupted (a signal that arrives between receives is kept for the next one).
-  // Turning it off restores the default action.
+  // return Interrupted. A signal that arrives between receives, or during call(), is kept for
+  // the next receive(). Turning it off restores the default action.
   void catch_interrupts(bool on);
 
   const ConnectionOptions& options() const noexcept;
