@@ -235,7 +235,6 @@ struct Connection::Impl {
   }
 
   void handshake_tls(Clock::time_point deadline) {
-    if (!tls_context) tls_context.emplace(make_client_tls_context(options.tls));
     tls = std::make_unique<ssl::stream<tcp::socket&>>(*socket, *tls_context);
     const std::string name = options.tls.server_name.value_or(options.server.host);
     configure_tls_session(tls->native_handle(), name, options.tls.insecure);
@@ -409,6 +408,8 @@ struct Connection::Impl {
     read_error.clear();
     write_error.clear();
     caught_signal.reset();
+    // Bad TLS files are reported before anything is sent.
+    if (options.tls.enabled && !tls_context) tls_context.emplace(make_client_tls_context(options.tls));
     const auto deadline = Clock::now() + options.connect_timeout;
     log("connecting to " + server_text() + (options.tls.enabled ? " (TLS)" : ""));
     connect_tcp(deadline);
@@ -420,7 +421,16 @@ struct Connection::Impl {
     hello["wire_modes"] = json::array{options.wire_mode == WireMode::Jsonl ? "jsonl" : "binary_json"};
     hello["features"] = json::array{"idempotency", "batch"};
     open = true;  // call() below needs it; reset by abort() on failure
-    protocol::ResponseMessage r = call("HELLO", hello);
+    protocol::ResponseMessage r;
+    try {
+      r = call("HELLO", hello);
+    } catch (const ClientError& e) {
+      // A TLS listener drops a plaintext HELLO; say what is the likely cause.
+      if (!options.tls.enabled && e.kind() == ClientError::Kind::Closed) {
+        throw ClientError(e.kind(), std::string(e.what()) + " (if the server uses TLS, add --tls)");
+      }
+      throw;
+    }
     if (!r.ok) {
       const std::string text = server_error_text(r);
       abort();
