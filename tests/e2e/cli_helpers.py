@@ -13,13 +13,18 @@
   while the server lacks the feature).
 """
 
+import errno
+import fcntl
 import json
 import os
+import pty
+import select
 import signal
 import socket
 import ssl
 import struct
 import subprocess
+import termios
 import threading
 import time
 from pathlib import Path
@@ -345,7 +350,6 @@ def start_cli(args, home, env=None):
 
 def read_line(proc, timeout=10.0):
     """The next stdout line of a background CLI, or fail after `timeout`."""
-    import select
     deadline = time.monotonic() + timeout
     buf = b""
     fd = proc.stdout.fileno()
@@ -383,7 +387,6 @@ def stop_cli(proc, sig=signal.SIGINT, timeout=10.0):
 def read_stderr_until(proc, needle, timeout=10.0):
     """stderr of a background CLI up to and including the line containing `needle`; or, if the
     process ends first, everything it wrote (the caller checks proc.poll())."""
-    import select
     deadline = time.monotonic() + timeout
     buf = b""
     fd = proc.stderr.fileno()
@@ -413,3 +416,85 @@ def xfail_if_not_implemented(text, op):
     """xfail (with the exact reason) when the server answered `op` with 'not implemented'."""
     if "not implemented: %s" % op in text:
         pytest.xfail(WATCH_NOT_IMPLEMENTED % (op, op))
+
+
+# --------------------------------------------------------------------------------------
+# The REPL on a pseudo-terminal.
+
+PROMPT = b"rstmdb> "
+
+
+class Terminal:
+    """rstmdb-cli on a pseudo-terminal that is its controlling terminal (so Ctrl+C is SIGINT)."""
+
+    def __init__(self, args, env):
+        binary = str(cli_path())
+        if not Path(binary).exists():
+            pytest.fail("rstmdb-cli binary not found at %s (build it, or set RSTMDB_CLI)" % binary)
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # child
+            try:
+                os.execve(binary, [binary] + [str(a) for a in args], env)
+            finally:
+                os._exit(127)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+        self.data = b""
+        self.mark = 0
+        self.status = None
+
+    def read_some(self, timeout):
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        if not r:
+            return False
+        try:
+            chunk = os.read(self.fd, 4096)
+        except OSError as e:
+            if e.errno == errno.EIO:  # the child closed the terminal
+                return None
+            raise
+        if not chunk:
+            return None
+        self.data += chunk
+        return True
+
+    def expect(self, needle, timeout=10.0):
+        """Wait until `needle` appears after the last match; return what came before it."""
+        if isinstance(needle, str):
+            needle = needle.encode("utf-8")
+        deadline = time.monotonic() + timeout
+        while True:
+            i = self.data.find(needle, self.mark)
+            if i >= 0:
+                before = self.data[self.mark:i]
+                self.mark = i + len(needle)
+                return before.decode("utf-8", "replace")
+            left = deadline - time.monotonic()
+            if left <= 0 or self.read_some(left) is None:
+                pytest.fail("terminal never showed %r; screen so far:\n%s"
+                            % (needle, self.data[self.mark:].decode("utf-8", "replace")))
+
+    def send(self, text):
+        os.write(self.fd, text.encode("utf-8") if isinstance(text, str) else text)
+
+    def wait(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid != 0:
+                self.status = os.waitstatus_to_exitcode(status)
+                return self.status
+            self.read_some(0.05)
+        self.kill()
+        pytest.fail("the REPL did not exit within %.0f s" % timeout)
+
+    def kill(self):
+        if self.status is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self.status = -9
+        os.close(self.fd)
+
+

@@ -2,24 +2,13 @@
 error) and driven in a pseudo-terminal (prompt, libedit history, tab completion, Ctrl+C,
 Ctrl+D, the reconnect hint)."""
 
-import errno
-import fcntl
 import json
-import os
-import pty
 import re
-import select
-import signal
-import struct
-import termios
 import time
 
 import pytest
 
-from cli_helpers import Cli, ORDER_DEF, TOKEN, TOKEN_HASH, auth_args, cli_env, cli_path
-
-PROMPT = b"rstmdb> "
-
+from cli_helpers import PROMPT, Cli, ORDER_DEF, TOKEN, TOKEN_HASH, Terminal, auth_args, cli_env
 
 @pytest.fixture(scope="module")
 def srv(module_server_factory):
@@ -125,78 +114,6 @@ def test_repl_needs_a_reachable_server(tmp_path):
 
 
 # ---- in a pseudo-terminal ---------------------------------------------------------------
-
-class Terminal:
-    """rstmdb-cli on a pseudo-terminal that is its controlling terminal (so Ctrl+C is SIGINT)."""
-
-    def __init__(self, args, env):
-        binary = str(cli_path())
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:  # child
-            try:
-                os.execve(binary, [binary] + [str(a) for a in args], env)
-            finally:
-                os._exit(127)
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-        self.data = b""
-        self.mark = 0
-        self.status = None
-
-    def read_some(self, timeout):
-        r, _, _ = select.select([self.fd], [], [], timeout)
-        if not r:
-            return False
-        try:
-            chunk = os.read(self.fd, 4096)
-        except OSError as e:
-            if e.errno == errno.EIO:  # the child closed the terminal
-                return None
-            raise
-        if not chunk:
-            return None
-        self.data += chunk
-        return True
-
-    def expect(self, needle, timeout=10.0):
-        """Wait until `needle` appears after the last match; return what came before it."""
-        if isinstance(needle, str):
-            needle = needle.encode("utf-8")
-        deadline = time.monotonic() + timeout
-        while True:
-            i = self.data.find(needle, self.mark)
-            if i >= 0:
-                before = self.data[self.mark:i]
-                self.mark = i + len(needle)
-                return before.decode("utf-8", "replace")
-            left = deadline - time.monotonic()
-            if left <= 0 or self.read_some(left) is None:
-                pytest.fail("terminal never showed %r; screen so far:\n%s"
-                            % (needle, self.data[self.mark:].decode("utf-8", "replace")))
-
-    def send(self, text):
-        os.write(self.fd, text.encode("utf-8") if isinstance(text, str) else text)
-
-    def wait(self, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid != 0:
-                self.status = os.waitstatus_to_exitcode(status)
-                return self.status
-            self.read_some(0.05)
-        self.kill()
-        pytest.fail("the REPL did not exit within %.0f s" % timeout)
-
-    def kill(self):
-        if self.status is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-            self.status = -9
-        os.close(self.fd)
-
 
 @pytest.fixture
 def terminal(cli):
@@ -322,24 +239,74 @@ def test_errors_do_not_end_an_interactive_session(terminal):
     assert t.wait() == 0
 
 
-def test_lost_connection_shows_the_reconnect_hint(server_factory, tmp_path):
+def test_reopens_a_connection_the_server_closed(server_factory, tmp_path):
     srv = server_factory()
+    port = srv.port
     env = cli_env(tmp_path, {"TERM": "vt100", "NO_COLOR": "1"})
-    t = Terminal(["-s", "%s:%d" % (srv.host, srv.port)], env)
+    t = Terminal(["-s", "%s:%d" % (srv.host, port)], env)
     try:
         t.expect(PROMPT)
         assert srv.stop() == 0
         t.send("ping\r")
         shown = t.expect(PROMPT)
-        assert "Error: connection closed" in shown
-        assert "Hint: Use 'reconnect' command to reconnect to the server." in shown
-        t.send("reconnect\r")
-        assert "Reconnect failed: cannot connect to" in t.expect(PROMPT)
+        assert "Connection closed; reconnecting to 127.0.0.1:%d..." % port in shown
+        assert "Reconnect failed: cannot connect to 127.0.0.1:%d: Connection refused" % port in shown
+        # A server on the same port again: the next command reconnects by itself.
+        server_factory(["--bind", "127.0.0.1:%d" % port])
+        t.send("ping\r")
+        shown = t.expect(PROMPT)
+        assert "Connection closed; reconnecting" in shown and "PONG" in shown
         t.send("q\r")
         assert t.wait() == 0
     finally:
         if t.status is None:
             t.kill()
+
+
+def test_idle_timeout_close_is_reopened_in_a_script(server_factory, tmp_path):
+    srv = server_factory(["--set", "network.idle_timeout_secs=1", "--log-level", "debug"])
+    import subprocess
+    from cli_helpers import cli_path, read_line, stop_cli
+    proc = subprocess.Popen([str(cli_path()), "-s", "%s:%d" % (srv.host, srv.port)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=cli_env(tmp_path))
+    proc.stdin.write(b"ping\n")
+    proc.stdin.flush()
+    assert read_line(proc) == "PONG"
+    deadline = time.monotonic() + 15
+    while "idle for 1s; closing" not in srv.stdout_text():
+        assert time.monotonic() < deadline, "the server never closed the idle connection"
+        time.sleep(0.05)
+    proc.stdin.write(b"ping\n")
+    proc.stdin.close()
+    assert read_line(proc) == "PONG"
+    rc, _, err = stop_cli(proc, sig=0)
+    assert rc == 0, err
+    assert err == "Connection closed; reconnecting to 127.0.0.1:%d...\n" % srv.port
+
+
+def test_a_failed_request_shows_the_reconnect_hint(tmp_path):
+    from cli_helpers import RcpPeer
+
+    def ignore_info(conn, req):
+        pass  # never answers: the CLI's request times out
+
+    peer = RcpPeer(handler=ignore_info)
+    try:
+        env = cli_env(tmp_path, {"TERM": "vt100", "NO_COLOR": "1"})
+        t = Terminal(["-s", "127.0.0.1:%d" % peer.port, "--timeout", "0.5"], env)
+        t.expect(PROMPT)
+        t.send("info\r")
+        shown = t.expect(PROMPT)
+        assert "Error: request timeout (no response within 0.5 s)" in shown
+        assert "Hint: Use 'reconnect' command to reconnect to the server." in shown
+        t.send("ping\r")
+        shown = t.expect(PROMPT)
+        assert "reconnecting" in shown and "PONG" in shown
+        t.send("q\r")
+        assert t.wait() == 0
+    finally:
+        peer.close()
 
 
 def test_colours_on_a_terminal(terminal):

@@ -296,3 +296,30 @@ def test_server_watch_needs_auth(cli):
     r = cli("watch-all", token=False)
     assert r.rc == 1
     assert r.err == "Error: server error: UNAUTHORIZED - authentication required\n"
+
+
+def test_repl_watch_on_a_terminal_ctrl_c_returns_to_the_prompt(peer_factory, tmp_path):
+    from cli_helpers import PROMPT, Terminal, cli_env
+    script = WatchScript(events=[event(1)])
+    peer = peer_factory(script)
+    t = Terminal(addr(peer), cli_env(tmp_path, {"TERM": "vt100", "NO_COLOR": "1"}))
+    try:
+        t.expect(PROMPT)
+        t.send("watch o-1\r")
+        t.expect("Press Ctrl+C to stop...")
+        t.expect('"n":1}')
+        t.send("\x03")
+        t.expect("Stopping watch...")
+        t.expect(PROMPT)
+        assert script.unwatched.is_set()
+        t.send("ping\r")
+        assert "PONG" in t.expect(PROMPT)
+        # Ctrl+C at the prompt is handled by the REPL again after the watch.
+        t.send("abc\x03")
+        t.expect("^C")
+        t.expect(PROMPT)
+        t.send("q\r")
+        assert t.wait() == 0
+    finally:
+        if t.status is None:
+            t.kill()

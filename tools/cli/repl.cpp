@@ -121,13 +121,27 @@ int run_repl(const GlobalOptions& options, Output& out, bool interactive) {
           out.line(message->text);
         }
       } else if (const auto* run = std::get_if<ReplRun>(&action)) {
-        out.set_json(json_default || run->json);
-        const Outcome outcome = executor.run(run->command, run->form);
-        out.set_json(json_default);
-        if (outcome == Outcome::ConnectionLost && interactive) {
-          out.note(out.err_style().yellow("Hint: Use 'reconnect' command to reconnect to the server."));
+        // Closed while we waited for input (the server's idle timeout, a restart): nothing is
+        // in flight, so reopening before the command is safe.
+        const bool offline = std::holds_alternative<HashTokenCommand>(run->command);
+        if (!offline && (connection.peer_closed() || !connection.is_open())) {
+          out.note(out.err_style().dimmed("Connection closed; reconnecting to " + address + "..."));
+          try {
+            connection.open();
+          } catch (const client::ClientError& e) {
+            out.error(client::client_error_code(e.kind()), e.what(), "Reconnect failed");
+            failed = true;
+          }
         }
-        failed = outcome != Outcome::Ok;
+        if (!failed) {
+          out.set_json(json_default || run->json);
+          const Outcome outcome = executor.run(run->command, run->form);
+          out.set_json(json_default);
+          if (outcome == Outcome::ConnectionLost && interactive) {
+            out.note(out.err_style().yellow("Hint: Use 'reconnect' command to reconnect to the server."));
+          }
+          failed = outcome != Outcome::Ok;
+        }
       }
       if (interactive && !out.json()) out.line("");
     }

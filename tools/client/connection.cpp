@@ -15,6 +15,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/json/array.hpp>
 
+#include <poll.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -475,6 +477,16 @@ void Connection::close() noexcept {
 
 bool Connection::is_open() const noexcept {
   return impl_->open;
+}
+
+bool Connection::peer_closed() const noexcept {
+  if (!impl_->open || !impl_->socket) return false;
+  pollfd p{};
+  p.fd = impl_->socket->native_handle();
+  p.events = POLLIN | POLLRDHUP;
+  if (::poll(&p, 1, 0) <= 0) return false;
+  // Readable data alone (an event, a TLS record) is not a close.
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 protocol::ResponseMessage Connection::call(std::string_view op, const json::object& params) {

@@ -57,6 +57,10 @@ class Connection {
   // Closes the socket (no BYE: the server needs none). Idempotent.
   void close() noexcept;
   bool is_open() const noexcept;
+  // True when the connection is open but the server has closed its side (for example after
+  // its idle timeout), as far as the socket shows without reading; no request is in flight
+  // then, so reopening is safe.
+  bool peer_closed() const noexcept;
 
   // One request and its response. A response with status "error" is returned, not thrown.
   // Throws ClientError (Timeout after options.request_timeout, Closed, Protocol, Tls); the
