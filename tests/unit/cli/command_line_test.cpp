@@ -121,7 +121,7 @@ TEST_CASE("TLS environment variables", "[command_line]") {
   CHECK(usage({"ping"}, {{"RSTMDB_TLS", "maybe"}}).message.find("RSTMDB_TLS") != std::string::npos);
 }
 
-TEST_CASE("--json before or after the command, -v, timeouts, wire mode", "[command_line]") {
+TEST_CASE("json flag before or after the command, verbose, timeouts, wire mode", "[command_line]") {
   CHECK(ok({"--json", "ping"}).global.json);
   CHECK(ok({"wal-stats", "--json"}).global.json);
   CHECK(ok({"-v", "ping"}).global.verbose);
@@ -135,7 +135,7 @@ TEST_CASE("--json before or after the command, -v, timeouts, wire mode", "[comma
   CHECK(usage({"--wire-mode", "xml", "ping"}).message.find("binary_json or jsonl") != std::string::npos);
 }
 
-TEST_CASE("-v after the command is the command's own option, not verbose", "[command_line]") {
+TEST_CASE("a -v after the command is the command's own option, not verbose", "[command_line]") {
   auto inv = ok({"get-machine", "-n", "order", "-v", "3"});
   CHECK_FALSE(inv.global.verbose);
   CHECK(std::get<GetMachineCommand>(inv.command).version == 3u);
