@@ -3,10 +3,8 @@
 #include "tools/client/server_address.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <limits>
-#include <map>
 #include <optional>
 
 namespace rstmdb::cli {
@@ -16,32 +14,10 @@ constexpr std::string_view kProgram = "rstmdb-cli";
 // Longest accepted --timeout / --connect-timeout: a day. Longer values are a typo.
 constexpr double kMaxTimeoutSeconds = 86'400;
 
-// ---- option tables --------------------------------------------------------------------------
+// ---- the commands ---------------------------------------------------------------------------
 
-struct OptionSpec {
-  std::string_view long_name;
-  char short_name = 0;          // 0: none
-  std::string_view value_name;  // empty: a flag without value
-  std::string_view help;
-  bool required = false;
-  bool repeatable = false;  // values accumulate (and split at ','), as clap's value_delimiter
-};
-
-struct PositionalSpec {
-  std::string_view name;
-  std::string_view help;
-  bool required = true;
-};
-
-struct SubcommandSpec {
-  std::string_view name;
-  std::string_view summary;
-  std::vector<OptionSpec> options;
-  std::vector<PositionalSpec> positionals;
-};
-
-const std::vector<SubcommandSpec>& subcommands() {
-  static const std::vector<SubcommandSpec> specs = {
+const std::vector<CommandSpec>& subcommands() {
+  static const std::vector<CommandSpec> specs = {
       {"repl", "Start interactive REPL", {}, {}},
       {"ping", "Ping the server", {}, {}},
       {"info", "Get server info", {}, {}},
@@ -128,296 +104,47 @@ const std::vector<SubcommandSpec>& subcommands() {
   return specs;
 }
 
-const SubcommandSpec* find_subcommand(std::string_view name) {
+const CommandSpec* find_subcommand(std::string_view name) {
   for (const auto& s : subcommands())
     if (s.name == name) return &s;
   return nullptr;
 }
 
-// The global options, in help order.
-enum class Global {
-  Server,
-  Token,
-  Tls,
-  CaCert,
-  ClientCert,
-  ClientKey,
-  Insecure,
-  ServerName,
-  Json,
-  WireMode,
-  Timeout,
-  ConnectTimeout,
-  Verbose,
-  Help,
-  Version
-};
-
-struct GlobalSpec {
-  Global id;
-  OptionSpec spec;
-};
-
-const std::vector<GlobalSpec>& global_options() {
-  static const std::vector<GlobalSpec> specs = {
-      {Global::Server,
-       {"server", 's', "SERVER",
-        "Server address: host[:port] or [v6]:port, DNS names allowed [env: RSTMDB_SERVER] [default: "
-        "127.0.0.1:7401]"}},
-      {Global::Token, {"token", 't', "TOKEN", "Authentication token [env: RSTMDB_TOKEN]"}},
-      {Global::Tls, {"tls", 0, "", "Enable TLS connection [env: RSTMDB_TLS]"}},
-      {Global::CaCert,
-       {"ca-cert", 0, "CA_CERT", "Path to CA certificate for server verification [env: RSTMDB_CA_CERT]"}},
-      {Global::ClientCert,
-       {"client-cert", 0, "CLIENT_CERT", "Path to client certificate (for mTLS) [env: RSTMDB_CLIENT_CERT]"}},
-      {Global::ClientKey,
-       {"client-key", 0, "CLIENT_KEY", "Path to client private key (for mTLS) [env: RSTMDB_CLIENT_KEY]"}},
-      {Global::Insecure,
-       {"insecure", 'k', "",
-        "Skip server certificate verification (INSECURE; implies --tls) [env: RSTMDB_INSECURE]"}},
-      {Global::ServerName,
-       {"server-name", 0, "SERVER_NAME",
-        "Server name for TLS SNI and verification (defaults to the server host)"}},
-      {Global::Json,
-       {"json", 0, "", "Print results as one JSON line; errors as {\"error\":{...}} on stderr"}},
-      {Global::WireMode,
-       {"wire-mode", 0, "MODE", "binary_json (RCPX frames) or jsonl [default: binary_json]"}},
-      {Global::Timeout, {"timeout", 0, "SECS", "Per-request timeout [default: 30]"}},
-      {Global::ConnectTimeout,
-       {"connect-timeout", 0, "SECS", "Connect timeout, TLS handshake included [default: 10]"}},
-      {Global::Verbose, {"verbose", 'v', "", "Connection and request diagnostics on stderr"}},
-      {Global::Help, {"help", 'h', "", "Print help"}},
-      {Global::Version, {"version", 'V', "", "Print version"}},
-  };
-  return specs;
-}
-
-// ---- help texts ------------------------------------------------------------------------------
-
-std::string option_label(const OptionSpec& o) {
-  std::string label = o.short_name != 0 ? std::string("-") + o.short_name + ", " : std::string("    ");
-  label += "--";
-  label += o.long_name;
-  if (!o.value_name.empty()) {
-    label += " <";
-    label += o.value_name;
-    label += ">";
-  }
-  return label;
-}
-
-void append_table(std::string& out, const std::vector<std::pair<std::string, std::string>>& rows) {
-  std::size_t width = 0;
-  for (const auto& [left, right] : rows)
-    width = std::max(width, left.size());
-  for (const auto& [left, right] : rows) {
-    out += "  " + left;
-    out += std::string(width - left.size() + 2, ' ');
-    out += right + "\n";
-  }
-}
-
-std::string usage_line(const SubcommandSpec& s) {
-  std::string u = "Usage: " + std::string(kProgram) + " " + std::string(s.name);
-  bool optional_options = false;
-  for (const auto& o : s.options) {
-    if (!o.required) optional_options = true;
-  }
-  if (optional_options) u += " [OPTIONS]";
-  for (const auto& o : s.options) {
-    if (!o.required) continue;
-    u += " --" + std::string(o.long_name);
-    if (!o.value_name.empty()) u += " <" + std::string(o.value_name) + ">";
-  }
-  for (const auto& p : s.positionals) {
-    u += p.required ? " <" + std::string(p.name) + ">" : " [" + std::string(p.name) + "]";
-  }
-  return u;
-}
-
-std::string help_of(const SubcommandSpec& s) {
-  std::string out = std::string(s.summary) + "\n\n" + usage_line(s) + "\n";
-  if (!s.positionals.empty()) {
-    out += "\nArguments:\n";
-    std::vector<std::pair<std::string, std::string>> rows;
-    for (const auto& p : s.positionals)
-      rows.emplace_back((p.required ? "<" : "[") + std::string(p.name) + (p.required ? ">" : "]"),
-                        std::string(p.help));
-    append_table(out, rows);
-  }
-  out += "\nOptions:\n";
-  std::vector<std::pair<std::string, std::string>> rows;
-  for (const auto& o : s.options)
-    rows.emplace_back(option_label(o), std::string(o.help));
-  rows.emplace_back("    --json", "Print the result as one JSON line");
-  rows.emplace_back("-h, --help", "Print help");
-  append_table(out, rows);
-  return out;
-}
-
-UsageError usage_error(const std::string& message, const SubcommandSpec* s) {
-  std::string text = "error: " + message + "\n\n";
-  if (s != nullptr) {
-    text += usage_line(*s) + "\n\nFor more information, try '" + std::string(kProgram) + " " +
-            std::string(s->name) + " --help'.\n";
-  } else {
-    text +=
-        "Usage: " + std::string(kProgram) + " [OPTIONS] [COMMAND]\n\nFor more information, try '--help'.\n";
-  }
-  return UsageError{text};
-}
-
-// ---- value conversions -------------------------------------------------------------------------
-
-template <typename Int>
-bool parse_integer(std::string_view text, Int& out) {
-  if (text.empty()) return false;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && ptr == text.data() + text.size();
-}
-
-std::optional<bool> parse_env_bool(std::string_view v) {
-  std::string lower(v);
-  for (char& c : lower)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  if (lower == "1" || lower == "true" || lower == "yes" || lower == "on") return true;
-  if (lower == "0" || lower == "false" || lower == "no" || lower == "off") return false;
-  return std::nullopt;
-}
-
-// ---- the generic parser ------------------------------------------------------------------------
-
-struct ParsedArgs {
-  std::map<std::string_view, std::vector<std::string>> values;  // by long name; flags hold ""
-  std::vector<std::string> positionals;
-
-  bool has(std::string_view name) const { return values.count(name) > 0; }
-  std::optional<std::string> get(std::string_view name) const {
-    auto it = values.find(name);
-    if (it == values.end()) return std::nullopt;
-    return it->second.back();
-  }
-  std::vector<std::string> list(std::string_view name) const {
-    std::vector<std::string> out;
-    auto it = values.find(name);
-    if (it == values.end()) return out;
-    for (const std::string& v : it->second) {
-      std::size_t start = 0;
-      while (true) {
-        const std::size_t comma = v.find(',', start);
-        out.push_back(v.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
-    }
-    return out;
-  }
-};
-
-// Parses one subcommand's arguments against its spec. Returns InfoText for --help.
-std::variant<ParsedArgs, InfoText, UsageError> parse_args(const SubcommandSpec& spec,
-                                                          std::span<const std::string> args, bool& json) {
-  ParsedArgs parsed;
-  bool options_ended = false;
-  auto take = [&](const OptionSpec& o, std::string value) -> std::optional<UsageError> {
-    auto& slot = parsed.values[o.long_name];
-    if (!slot.empty() && !o.repeatable) {
-      return usage_error("the argument '" + option_label(o).substr(4) + "' cannot be used multiple times",
-                         &spec);
-    }
-    slot.push_back(std::move(value));
-    return std::nullopt;
-  };
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (options_ended || a.size() < 2 || a[0] != '-') {
-      parsed.positionals.push_back(a);
-      continue;
-    }
-    if (a == "--") {
-      options_ended = true;
-      continue;
-    }
-    if (a == "--help" || a == "-h") return InfoText{help_of(spec)};
-    if (a == "--json") {
-      json = true;
-      continue;
-    }
-    if (a[1] == '-') {
-      const std::string body = a.substr(2);
-      const std::size_t eq = body.find('=');
-      const std::string name = body.substr(0, eq);
-      const OptionSpec* found = nullptr;
-      for (const auto& o : spec.options)
-        if (o.long_name == name) found = &o;
-      if (found == nullptr) return usage_error("unexpected argument '" + a + "' found", &spec);
-      if (found->value_name.empty()) {
-        if (eq != std::string::npos) return usage_error("'--" + name + "' takes no value", &spec);
-        if (auto e = take(*found, "")) return *e;
-        continue;
-      }
-      std::string value;
-      if (eq != std::string::npos) {
-        value = body.substr(eq + 1);
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      } else {
-        return usage_error(
-            "a value is required for '" + option_label(*found).substr(4) + "' but none was supplied", &spec);
-      }
-      if (auto e = take(*found, std::move(value))) return *e;
-      continue;
-    }
-    // Short options, possibly clustered: -fl5, -n order.
-    for (std::size_t k = 1; k < a.size(); ++k) {
-      const OptionSpec* found = nullptr;
-      for (const auto& o : spec.options)
-        if (o.short_name == a[k]) found = &o;
-      if (a[k] == 'h') return InfoText{help_of(spec)};
-      if (found == nullptr)
-        return usage_error("unexpected argument '-" + std::string(1, a[k]) + "' found", &spec);
-      if (found->value_name.empty()) {
-        if (auto e = take(*found, "")) return *e;
-        continue;
-      }
-      std::string value;
-      if (k + 1 < a.size()) {
-        value = a.substr(k + 1);
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      } else {
-        return usage_error(
-            "a value is required for '" + option_label(*found).substr(4) + "' but none was supplied", &spec);
-      }
-      if (auto e = take(*found, std::move(value))) return *e;
-      break;
-    }
-  }
-  for (const auto& o : spec.options) {
-    if (o.required && !parsed.has(o.long_name)) {
-      return usage_error("the following required arguments were not provided: " + option_label(o).substr(4),
-                         &spec);
-    }
-  }
-  std::size_t required = 0;
-  for (const auto& p : spec.positionals)
-    if (p.required) ++required;
-  if (parsed.positionals.size() < required) {
-    const auto& missing = spec.positionals[parsed.positionals.size()];
-    return usage_error(
-        "the following required arguments were not provided: <" + std::string(missing.name) + ">", &spec);
-  }
-  if (parsed.positionals.size() > spec.positionals.size()) {
-    return usage_error("unexpected argument '" + parsed.positionals[spec.positionals.size()] + "' found",
-                       &spec);
-  }
-  return parsed;
+// The program's own (global) options, in help order.
+const CommandSpec& program_spec() {
+  static const CommandSpec spec = {
+      "",
+      "Command-line interface for rstmdb state machine database",
+      {
+          {"server", 's', "SERVER",
+           "Server address: host[:port] or [v6]:port, DNS names allowed [env: RSTMDB_SERVER] [default: "
+           "127.0.0.1:7401]"},
+          {"token", 't', "TOKEN", "Authentication token [env: RSTMDB_TOKEN]"},
+          {"tls", 0, "", "Enable TLS connection [env: RSTMDB_TLS]"},
+          {"ca-cert", 0, "CA_CERT", "Path to CA certificate for server verification [env: RSTMDB_CA_CERT]"},
+          {"client-cert", 0, "CLIENT_CERT",
+           "Path to client certificate (for mTLS) [env: RSTMDB_CLIENT_CERT]"},
+          {"client-key", 0, "CLIENT_KEY", "Path to client private key (for mTLS) [env: RSTMDB_CLIENT_KEY]"},
+          {"insecure", 'k', "",
+           "Skip server certificate verification (INSECURE; implies --tls) [env: RSTMDB_INSECURE]"},
+          {"server-name", 0, "SERVER_NAME",
+           "Server name for TLS SNI and verification (defaults to the server host)"},
+          {"json", 0, "", "Print results as one JSON line; errors as {\"error\":{...}} on stderr"},
+          {"wire-mode", 0, "MODE", "binary_json (RCPX frames) or jsonl [default: binary_json]"},
+          {"timeout", 0, "SECS", "Per-request timeout [default: 30]"},
+          {"connect-timeout", 0, "SECS", "Connect timeout, TLS handshake included [default: 10]"},
+          {"verbose", 'v', "", "Connection and request diagnostics on stderr"},
+          {"help", 'h', "", "Print help"},
+          {"version", 'V', "", "Print version"},
+      },
+      {}};
+  return spec;
 }
 
 // Typed accessors that produce usage errors naming the option.
 class Converter {
  public:
-  Converter(const SubcommandSpec& spec, const ParsedArgs& parsed) : spec_(spec), parsed_(parsed) {}
+  Converter(const CommandSpec& spec, const ParsedArgs& parsed) : spec_(spec), parsed_(parsed) {}
 
   template <typename Int>
   std::optional<Int> integer(std::string_view name) {
@@ -426,10 +153,10 @@ class Converter {
     Int out{};
     if (!parse_integer(*v, out)) {
       const OptionSpec* o = option(name);
-      error_ = usage_error("invalid value '" + *v + "' for '" + option_label(*o).substr(4) +
+      error_ = usage_error("invalid value '" + *v + "' for '" + long_label(*o) +
                                "': expected an integer from 0 to " +
                                std::to_string(std::numeric_limits<Int>::max()),
-                           &spec_);
+                           spec_);
       return std::nullopt;
     }
     return out;
@@ -452,13 +179,12 @@ class Converter {
     return nullptr;
   }
 
-  const SubcommandSpec& spec_;
+  const CommandSpec& spec_;
   const ParsedArgs& parsed_;
   std::optional<UsageError> error_;
 };
 
-std::variant<Command, InfoText, UsageError> build_command(const SubcommandSpec& spec,
-                                                          const ParsedArgs& parsed) {
+std::variant<Command, InfoText, UsageError> build_command(const CommandSpec& spec, const ParsedArgs& parsed) {
   Converter c(spec, parsed);
   const std::string_view n = spec.name;
   Command cmd;
@@ -547,15 +273,24 @@ std::variant<Command, InfoText, UsageError> build_command(const SubcommandSpec& 
   } else if (n == "help") {
     const auto topic = c.optional_positional(0);
     if (!topic) return InfoText{main_help()};
-    const SubcommandSpec* s = find_subcommand(*topic);
-    if (s == nullptr) return usage_error("unrecognized subcommand '" + *topic + "'", nullptr);
-    return InfoText{help_of(*s)};
+    const CommandSpec* s = find_subcommand(*topic);
+    if (s == nullptr) return usage_error("unrecognized subcommand '" + *topic + "'", program_spec());
+    return InfoText{command_help(*s)};
   }
   if (c.error()) return *c.error();
   return cmd;
 }
 
-// ---- global options ---------------------------------------------------------------------------
+// ---- global options and environment -----------------------------------------------------
+
+std::optional<bool> parse_env_bool(std::string_view v) {
+  std::string lower(v);
+  for (char& c : lower)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  if (lower == "1" || lower == "true" || lower == "yes" || lower == "on") return true;
+  if (lower == "0" || lower == "false" || lower == "no" || lower == "off") return false;
+  return std::nullopt;
+}
 
 struct GlobalState {
   GlobalOptions g;
@@ -572,61 +307,39 @@ std::optional<UsageError> seconds_value(std::string_view shown, const std::strin
     return usage_error("invalid value '" + v + "' for '" + std::string(shown) +
                            "': expected seconds > 0 (at most " +
                            std::to_string(static_cast<int>(kMaxTimeoutSeconds)) + ")",
-                       nullptr);
+                       program_spec());
   }
   out = std::chrono::milliseconds(std::max<long long>(1, std::llround(s * 1000)));
   return std::nullopt;
 }
 
-std::optional<UsageError> apply_global(GlobalState& st, Global id, const std::string& value) {
-  switch (id) {
-    case Global::Server:
-      st.server = value;
-      return std::nullopt;
-    case Global::Token:
-      st.token = value;
-      return std::nullopt;
-    case Global::Tls:
-      st.tls = true;
-      return std::nullopt;
-    case Global::CaCert:
-      st.ca_cert = value;
-      return std::nullopt;
-    case Global::ClientCert:
-      st.client_cert = value;
-      return std::nullopt;
-    case Global::ClientKey:
-      st.client_key = value;
-      return std::nullopt;
-    case Global::Insecure:
-      st.insecure = true;
-      return std::nullopt;
-    case Global::ServerName:
-      st.g.connection.tls.server_name = value;
-      return std::nullopt;
-    case Global::Json:
-      st.g.json = true;
-      return std::nullopt;
-    case Global::WireMode:
-      if (value == "binary_json") {
-        st.g.connection.wire_mode = client::WireMode::BinaryJson;
-      } else if (value == "jsonl") {
-        st.g.connection.wire_mode = client::WireMode::Jsonl;
-      } else {
-        return usage_error(
-            "invalid value '" + value + "' for '--wire-mode <MODE>': expected binary_json or jsonl", nullptr);
-      }
-      return std::nullopt;
-    case Global::Timeout:
-      return seconds_value("--timeout <SECS>", value, st.g.connection.request_timeout);
-    case Global::ConnectTimeout:
-      return seconds_value("--connect-timeout <SECS>", value, st.g.connection.connect_timeout);
-    case Global::Verbose:
-      st.g.verbose = true;
-      return std::nullopt;
-    case Global::Help:
-    case Global::Version:
-      return std::nullopt;  // handled by the caller
+std::optional<UsageError> apply_globals(GlobalState& st, const ParsedArgs& p) {
+  st.server = p.get("server");
+  st.token = p.get("token");
+  st.ca_cert = p.get("ca-cert");
+  st.client_cert = p.get("client-cert");
+  st.client_key = p.get("client-key");
+  st.tls = p.has("tls");
+  st.insecure = p.has("insecure");
+  st.g.connection.tls.server_name = p.get("server-name");
+  st.g.json = p.has("json");
+  st.g.verbose = p.has("verbose");
+  if (auto mode = p.get("wire-mode")) {
+    if (*mode == "binary_json") {
+      st.g.connection.wire_mode = client::WireMode::BinaryJson;
+    } else if (*mode == "jsonl") {
+      st.g.connection.wire_mode = client::WireMode::Jsonl;
+    } else {
+      return usage_error(
+          "invalid value '" + *mode + "' for '--wire-mode <MODE>': expected binary_json or jsonl",
+          program_spec());
+    }
+  }
+  if (auto v = p.get("timeout")) {
+    if (auto e = seconds_value("--timeout <SECS>", *v, st.g.connection.request_timeout)) return e;
+  }
+  if (auto v = p.get("connect-timeout")) {
+    if (auto e = seconds_value("--connect-timeout <SECS>", *v, st.g.connection.connect_timeout)) return e;
   }
   return std::nullopt;
 }
@@ -643,7 +356,8 @@ std::optional<UsageError> apply_environment(GlobalState& st, const EnvLookup& en
     auto b = parse_env_bool(*v);
     if (!b) {
       return usage_error(
-          "invalid value '" + *v + "' for " + name + ": expected 1/true/yes/on or 0/false/no/off", nullptr);
+          "invalid value '" + *v + "' for " + name + ": expected 1/true/yes/on or 0/false/no/off",
+          program_spec());
     }
     out = out || *b;
     return std::nullopt;
@@ -665,7 +379,7 @@ std::optional<UsageError> finish_globals(GlobalState& st) {
     if (!addr) {
       return usage_error(
           "invalid value '" + *st.server + "' for '--server <SERVER>': expected host[:port] or [v6]:port",
-          nullptr);
+          program_spec());
     }
     c.server = *addr;
   }
@@ -686,82 +400,23 @@ std::optional<UsageError> finish_globals(GlobalState& st) {
 
 std::variant<Invocation, InfoText, UsageError> parse_command_line(std::span<const std::string> args,
                                                                   const EnvLookup& env) {
+  auto globals =
+      parse_options(program_spec(), args, ParseMode{.take_json = false, .stop_at_positional = true});
+  if (auto* err = std::get_if<UsageError>(&globals)) return *err;
+  const ParsedArgs& parsed = std::get<ParsedArgs>(globals);
+  if (parsed.help) return InfoText{main_help()};
+  if (parsed.has("version")) return InfoText{version_text()};
   GlobalState st;
-  std::size_t i = 0;
-  for (; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--") {
-      ++i;
-      break;
-    }
-    if (a.size() < 2 || a[0] != '-') break;  // the subcommand
-    auto lookup_long = [&](std::string_view name) -> const GlobalSpec* {
-      for (const auto& g : global_options())
-        if (g.spec.long_name == name) return &g;
-      return nullptr;
-    };
-    auto lookup_short = [&](char c) -> const GlobalSpec* {
-      for (const auto& g : global_options())
-        if (g.spec.short_name == c) return &g;
-      return nullptr;
-    };
-    std::vector<std::pair<const GlobalSpec*, std::string>> found;
-    if (a[1] == '-') {
-      const std::string body = a.substr(2);
-      const std::size_t eq = body.find('=');
-      const GlobalSpec* g = lookup_long(body.substr(0, eq));
-      if (g == nullptr) return usage_error("unexpected argument '" + a + "' found", nullptr);
-      if (g->spec.value_name.empty()) {
-        if (eq != std::string::npos)
-          return usage_error("'--" + std::string(g->spec.long_name) + "' takes no value", nullptr);
-        found.emplace_back(g, "");
-      } else if (eq != std::string::npos) {
-        found.emplace_back(g, body.substr(eq + 1));
-      } else if (i + 1 < args.size()) {
-        found.emplace_back(g, args[++i]);
-      } else {
-        return usage_error(
-            "a value is required for '" + option_label(g->spec).substr(4) + "' but none was supplied",
-            nullptr);
-      }
-    } else {
-      for (std::size_t k = 1; k < a.size(); ++k) {
-        const GlobalSpec* g = lookup_short(a[k]);
-        if (g == nullptr)
-          return usage_error("unexpected argument '-" + std::string(1, a[k]) + "' found", nullptr);
-        if (g->spec.value_name.empty()) {
-          found.emplace_back(g, "");
-          continue;
-        }
-        if (k + 1 < a.size()) {
-          found.emplace_back(g, a.substr(k + 1));
-        } else if (i + 1 < args.size()) {
-          found.emplace_back(g, args[++i]);
-        } else {
-          return usage_error(
-              "a value is required for '" + option_label(g->spec).substr(4) + "' but none was supplied",
-              nullptr);
-        }
-        break;
-      }
-    }
-    for (auto& [g, value] : found) {
-      if (g->id == Global::Help) return InfoText{main_help()};
-      if (g->id == Global::Version) return InfoText{version_text()};
-      if (auto e = apply_global(st, g->id, value)) return *e;
-    }
-  }
+  if (auto e = apply_globals(st, parsed)) return *e;
   if (auto e = apply_environment(st, env)) return *e;
 
   Invocation inv;
+  const std::size_t i = parsed.consumed;
   if (i >= args.size()) {
     inv.command = ReplCommand{};
   } else {
-    const std::string& name = args[i];
-    const SubcommandSpec* spec = find_subcommand(name);
-    if (spec == nullptr) return usage_error("unrecognized subcommand '" + name + "'", nullptr);
     bool json = false;
-    auto sub = parse_subcommand(name, args.subspan(i + 1), json);
+    auto sub = parse_subcommand(args[i], args.subspan(i + 1), json);
     if (auto* info = std::get_if<InfoText>(&sub)) return *info;
     if (auto* err = std::get_if<UsageError>(&sub)) return *err;
     inv.command = std::get<Command>(std::move(sub));
@@ -774,12 +429,15 @@ std::variant<Invocation, InfoText, UsageError> parse_command_line(std::span<cons
 
 std::variant<Command, InfoText, UsageError> parse_subcommand(std::string_view name,
                                                              std::span<const std::string> args, bool& json) {
-  const SubcommandSpec* spec = find_subcommand(name);
-  if (spec == nullptr) return usage_error("unrecognized subcommand '" + std::string(name) + "'", nullptr);
-  auto parsed = parse_args(*spec, args, json);
-  if (auto* info = std::get_if<InfoText>(&parsed)) return *info;
+  const CommandSpec* spec = find_subcommand(name);
+  if (spec == nullptr)
+    return usage_error("unrecognized subcommand '" + std::string(name) + "'", program_spec());
+  auto parsed = parse_options(*spec, args, ParseMode{.take_json = true, .stop_at_positional = false});
   if (auto* err = std::get_if<UsageError>(&parsed)) return *err;
-  return build_command(*spec, std::get<ParsedArgs>(parsed));
+  const ParsedArgs& p = std::get<ParsedArgs>(parsed);
+  if (p.help) return InfoText{command_help(*spec)};
+  json = json || p.json;
+  return build_command(*spec, p);
 }
 
 std::vector<std::string_view> subcommand_names() {
@@ -803,8 +461,8 @@ std::string main_help() {
   append_table(out, rows);
   out += "\nOptions:\n";
   rows.clear();
-  for (const auto& g : global_options())
-    rows.emplace_back(option_label(g.spec), std::string(g.spec.help));
+  for (const auto& o : program_spec().options)
+    rows.emplace_back(option_label(o), std::string(o.help));
   append_table(out, rows);
   out +=
       "\nWithout a command, rstmdb-cli starts the REPL (prompt 'rstmdb> '; 'help' lists its commands).\n"
@@ -813,8 +471,8 @@ std::string main_help() {
 }
 
 std::string subcommand_help(std::string_view name) {
-  const SubcommandSpec* s = find_subcommand(name);
-  return s == nullptr ? std::string() : help_of(*s);
+  const CommandSpec* s = find_subcommand(name);
+  return s == nullptr ? std::string() : command_help(*s);
 }
 
 std::string version_text() {

@@ -3,9 +3,8 @@
 //
 //   rstmdb-cli [GLOBAL OPTIONS] [COMMAND [OPTIONS] [ARGS]]      (no command: the REPL)
 //
-// Options: `--long VALUE`, `--long=VALUE`, `-s VALUE`, `-sVALUE`, clustered short flags
-// (`-kv`), `--` ends options. Global options go before the command; `--json` is also taken
-// after it. Environment (flags win): RSTMDB_SERVER, RSTMDB_TOKEN, RSTMDB_TLS,
+// Options as option_parser.hpp reads them. Global options go before the command; `--json` is
+// also taken after it. Environment (flags win): RSTMDB_SERVER, RSTMDB_TOKEN, RSTMDB_TLS,
 // RSTMDB_CA_CERT, RSTMDB_CLIENT_CERT, RSTMDB_CLIENT_KEY, RSTMDB_INSECURE; booleans
 // 1/true/yes/on or 0/false/no/off (any case), empty = unset.
 //
@@ -13,6 +12,7 @@
 #pragma once
 
 #include "tools/cli/commands.hpp"
+#include "tools/cli/option_parser.hpp"
 #include "tools/client/connection_options.hpp"
 
 #include <functional>
@@ -24,11 +24,6 @@
 
 namespace rstmdb::cli {
 
-// Exit statuses (runtime.md §2.2): 0 ok, 1 any error, 2 usage.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;
-inline constexpr int kExitUsage = 2;
-
 struct GlobalOptions {
   client::ConnectionOptions connection;
   bool json = false;     // --json: results as one JSON line, errors as {"error":{...}} on stderr
@@ -38,18 +33,6 @@ struct GlobalOptions {
 struct Invocation {
   GlobalOptions global;
   Command command;
-};
-
-// --help, `help [COMMAND]` or --version: print `text` to stdout and exit 0.
-struct InfoText {
-  std::string text;
-};
-
-// Print `message` to stderr and exit with `exit_code` (2, or 1 for the bad TLS option pairs
-// that upstream reports with 1).
-struct UsageError {
-  std::string message;
-  int exit_code = kExitUsage;
 };
 
 using EnvLookup = std::function<const char*(const char*)>;
