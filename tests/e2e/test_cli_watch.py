@@ -140,6 +140,13 @@ def test_watch_instance_options_and_token(peer_factory, tmp_path):
     rc, _, err = stop_cli(proc)
     assert rc == 0, err
     assert peer.ops() == ["HELLO", "AUTH", "WATCH_INSTANCE", "UNWATCH"]
+    # The handshake of runtime.md §2.2, as upstream's client sends it.
+    assert peer.requests[0]["params"] == {"protocol_version": 1, "client_name": "rstmdb-cli",
+                                          "wire_modes": ["binary_json"],
+                                          "features": ["idempotency", "batch"]}
+    assert peer.requests[1]["params"] == {"method": "bearer", "token": TOKEN}
+    assert [r["id"] for r in peer.requests] == ["1", "2", "3", "4"]
+    assert all(r["type"] == "request" for r in peer.requests)
     assert peer.requests[2]["params"] == {"instance_id": "o-9", "include_ctx": False,
                                           "from_offset": 17}
 
