@@ -473,8 +473,21 @@ class Terminal:
                 pytest.fail("terminal never showed %r; screen so far:\n%s"
                             % (needle, self.data[self.mark:].decode("utf-8", "replace")))
 
-    def send(self, text):
+    def send(self, text, editing=True):
+        """Type `text`. With `editing` (the default), first wait until libedit has the terminal
+        in its raw mode: a key typed while the line discipline is still canonical is handled by
+        the kernel instead (^D and ^C would not reach the editor). editing=False types into
+        whatever mode there is (^C during a watch, which must become SIGINT)."""
+        if editing:
+            self.wait_for_editor()
         os.write(self.fd, text.encode("utf-8") if isinstance(text, str) else text)
+
+    def wait_for_editor(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.fd)[3] & termios.ICANON:
+            if time.monotonic() > deadline:
+                pytest.fail("the REPL never put the terminal into editing mode")
+            self.read_some(0.01)
 
     def wait(self, timeout=10.0):
         deadline = time.monotonic() + timeout

@@ -315,7 +315,7 @@ def test_repl_watch_on_a_terminal_ctrl_c_returns_to_the_prompt(peer_factory, tmp
         t.send("watch o-1\r")
         t.expect("Press Ctrl+C to stop...")
         t.expect('"n":1}')
-        t.send("\x03")
+        t.send("\x03", editing=False)  # no editor during a watch: the tty turns it into SIGINT
         t.expect("Stopping watch...")
         t.expect(PROMPT)
         assert script.unwatched.is_set()
