@@ -309,6 +309,35 @@ def test_a_failed_request_shows_the_reconnect_hint(tmp_path):
         peer.close()
 
 
+def test_ctrl_c_abandons_a_running_command(tmp_path):
+    from cli_helpers import RcpPeer
+
+    def ignore_info(conn, req):
+        pass  # never answers INFO
+
+    peer = RcpPeer(handler=ignore_info)
+    try:
+        env = cli_env(tmp_path, {"TERM": "vt100", "NO_COLOR": "1"})
+        t = Terminal(["-s", "127.0.0.1:%d" % peer.port], env)
+        t.expect(PROMPT)
+        t.send("info\r")
+        deadline = time.monotonic() + 10
+        while "INFO" not in peer.ops():
+            assert time.monotonic() < deadline, "the REPL never sent INFO"
+            t.read_some(0.01)
+        t.send("\x03", editing=False)  # the command runs: the tty makes it SIGINT
+        shown = t.expect(PROMPT)
+        assert "Error: interrupted" in shown
+        t.send("ping\r")  # the abandoned connection is replaced
+        shown = t.expect(PROMPT)
+        assert "reconnecting" in shown and "PONG" in shown
+        t.send("q\r")
+        assert t.wait() == 0
+        assert peer.ops() == ["HELLO", "INFO", "HELLO", "PING"]
+    finally:
+        peer.close()
+
+
 def test_colours_on_a_terminal(terminal):
     t = terminal(extra_env={"NO_COLOR": ""})
     t.expect(PROMPT)

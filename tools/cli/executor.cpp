@@ -32,16 +32,26 @@ std::size_t array_size(const json::object& o, std::string_view key) {
   return v != nullptr && v->is_array() ? v->get_array().size() : 0;
 }
 
-// Turns off caught interrupts however the watch loop ends.
+// Signals caught, and deferred during calls, for the scope of a watch; the previous settings
+// come back however the watch loop ends (the REPL may have had them on, with aborting calls).
 class InterruptScope {
  public:
-  explicit InterruptScope(client::Connection& c) : c_(c) { c_.catch_interrupts(true); }
-  ~InterruptScope() { c_.catch_interrupts(false); }
+  explicit InterruptScope(client::Connection& c)
+      : c_(c), was_catching_(c.catching_interrupts()), calls_(c.call_interrupts()) {
+    c_.catch_interrupts(true);
+    c_.set_call_interrupts(client::Connection::CallInterrupts::Defer);
+  }
+  ~InterruptScope() {
+    c_.set_call_interrupts(calls_);
+    if (!was_catching_) c_.catch_interrupts(false);
+  }
   InterruptScope(const InterruptScope&) = delete;
   InterruptScope& operator=(const InterruptScope&) = delete;
 
  private:
   client::Connection& c_;
+  bool was_catching_;
+  client::Connection::CallInterrupts calls_;
 };
 
 }  // namespace
@@ -53,7 +63,7 @@ Outcome Executor::run(const Command& command, Form form) {
     out_.error(kErrInvalidArgument, e.what());
     return Outcome::Failed;
   } catch (const client::ClientError& e) {
-    if (e.kind() == client::ClientError::Kind::Config) {
+    if (e.kind() == client::ClientError::Kind::Config || e.kind() == client::ClientError::Kind::Interrupted) {
       out_.error(client::client_error_code(e.kind()), e.what());
       return Outcome::Failed;
     }

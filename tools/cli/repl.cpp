@@ -135,7 +135,17 @@ int run_repl(const GlobalOptions& options, Output& out, bool interactive) {
         }
         if (!failed) {
           out.set_json(json_default || run->json);
+          // On a terminal, Ctrl+C during a command abandons it (and the connection, which the
+          // next command reopens) instead of ending the REPL.
+          if (interactive) {
+            connection.catch_interrupts(true);
+            connection.set_call_interrupts(client::Connection::CallInterrupts::Abort);
+          }
           const Outcome outcome = executor.run(run->command, run->form);
+          if (interactive) {
+            connection.set_call_interrupts(client::Connection::CallInterrupts::Defer);
+            connection.catch_interrupts(false);
+          }
           out.set_json(json_default);
           if (outcome == Outcome::ConnectionLost && interactive) {
             out.note(out.err_style().yellow("Hint: Use 'reconnect' command to reconnect to the server."));

@@ -14,13 +14,14 @@ namespace rstmdb::client {
 class ClientError : public std::runtime_error {
  public:
   enum class Kind {
-    Config,    // bad client settings: unreadable CA/cert/key file, request too large
-    Connect,   // name resolution or TCP connect failed
-    Tls,       // TLS handshake or record failure, certificate verification
-    Timeout,   // connect or request deadline passed
-    Closed,    // the server closed the connection
-    Protocol,  // the server wrote something that is not RCP
-    Server,    // the server refused HELLO or AUTH; server_error() holds its error object
+    Config,       // bad client settings: unreadable CA/cert/key file, request too large
+    Connect,      // name resolution or TCP connect failed
+    Tls,          // TLS handshake or record failure, certificate verification
+    Timeout,      // connect or request deadline passed
+    Closed,       // the server closed the connection
+    Protocol,     // the server wrote something that is not RCP
+    Server,       // the server refused HELLO or AUTH; server_error() holds its error object
+    Interrupted,  // a caught SIGINT/SIGTERM ended call() (CallInterrupts::Abort)
   };
 
   ClientError(Kind kind, const std::string& message, boost::json::object server_error = {})
@@ -35,7 +36,7 @@ class ClientError : public std::runtime_error {
 };
 
 // Stable names for --json error output: CONFIG_ERROR, CONNECTION_FAILED, TLS_ERROR, TIMEOUT,
-// CONNECTION_CLOSED, PROTOCOL_ERROR (and the server's own code for Kind::Server).
+// CONNECTION_CLOSED, PROTOCOL_ERROR, INTERRUPTED (and the server's own code for Kind::Server).
 std::string_view client_error_code(ClientError::Kind kind) noexcept;
 
 }  // namespace rstmdb::client

@@ -84,6 +84,8 @@ std::string_view client_error_code(ClientError::Kind kind) noexcept {
       return "PROTOCOL_ERROR";
     case ClientError::Kind::Server:
       return "SERVER_ERROR";
+    case ClientError::Kind::Interrupted:
+      return "INTERRUPTED";
   }
   return "CLIENT_ERROR";
 }
@@ -103,6 +105,7 @@ struct Connection::Impl {
   std::unique_ptr<asio::signal_set> signals;
   bool signal_wait_pending = false;
   std::optional<int> caught_signal;
+  CallInterrupts call_interrupts = CallInterrupts::Defer;
 
   protocol::FrameDecoder decoder;
   protocol::Framing framing = protocol::Framing::Rcpx;
@@ -382,11 +385,18 @@ struct Connection::Impl {
   }
 
   protocol::ResponseMessage call(std::string_view op, const json::object& params) {
+    const bool abortable = call_interrupts == CallInterrupts::Abort;
+    if (abortable && caught_signal) {  // nothing sent yet: the connection stays usable
+      caught_signal.reset();
+      throw ClientError(ClientError::Kind::Interrupted, "interrupted");
+    }
     const auto started = Clock::now();
     const std::string id = send(op, params);
     const auto deadline = deadline_after(options.request_timeout);
     while (true) {
-      auto message = std::get<protocol::ServerMessage>(receive(deadline, false));
+      auto got = receive(deadline, abortable);
+      if (std::holds_alternative<Interrupted>(got)) fail(ClientError::Kind::Interrupted, "interrupted");
+      auto message = std::get<protocol::ServerMessage>(std::move(got));
       if (auto* stream = std::get_if<protocol::StreamMessage>(&message)) {
         log("<- " + stream->type + " " + abbreviated(protocol::to_json(stream->body)));
         if (stream_handler) stream_handler(*stream);
@@ -520,6 +530,18 @@ void Connection::catch_interrupts(bool on) {
   impl_->signals.reset();
   impl_->signal_wait_pending = false;
   impl_->caught_signal.reset();
+}
+
+bool Connection::catching_interrupts() const noexcept {
+  return impl_->signals != nullptr;
+}
+
+void Connection::set_call_interrupts(CallInterrupts mode) noexcept {
+  impl_->call_interrupts = mode;
+}
+
+Connection::CallInterrupts Connection::call_interrupts() const noexcept {
+  return impl_->call_interrupts;
 }
 
 const ConnectionOptions& Connection::options() const noexcept {

@@ -78,9 +78,17 @@ class Connection {
       std::optional<std::chrono::milliseconds> timeout);
 
   // While on, SIGINT and SIGTERM are caught instead of ending the process and make receive()
-  // return Interrupted. A signal that arrives between receives, or during call(), is kept for
-  // the next receive(). Turning it off restores the default action.
+  // return Interrupted. A signal that arrives between receives is kept for the next one.
+  // Turning it off restores the default action.
   void catch_interrupts(bool on);
+  bool catching_interrupts() const noexcept;
+
+  // What a caught signal does to call(): Defer (the default) keeps it for the next receive()
+  // and lets the call finish; Abort ends the call at once: the connection is closed (its
+  // response would be out of step) and call() throws ClientError(Kind::Interrupted).
+  enum class CallInterrupts { Defer, Abort };
+  void set_call_interrupts(CallInterrupts mode) noexcept;
+  CallInterrupts call_interrupts() const noexcept;
 
   const ConnectionOptions& options() const noexcept;
 
