@@ -9,8 +9,8 @@ PACKAGES=(
   g++ cmake ninja-build pkgconf make git
   libboost1.81-dev libboost-json1.81-dev
   librocksdb-dev libspdlog-dev libfmt-dev libssl-dev libyaml-cpp-dev libjemalloc-dev
-  catch2
-  python3 python3-pytest
+  catch2 libedit-dev
+  python3 python3-pytest openssl
 )
 
 missing=()

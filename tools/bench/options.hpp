@@ -2,6 +2,7 @@
 #pragma once
 
 #include "tools/bench/workload.hpp"
+#include "tools/client/server_address.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -13,21 +14,16 @@
 
 namespace rstmdb::bench {
 
-inline constexpr std::string_view kDefaultServer = "127.0.0.1:7401";
-inline constexpr std::uint16_t kDefaultPort = 7401;
+using client::kDefaultPort;
+using client::kDefaultServer;
+using client::parse_server_address;
+using client::ServerAddress;
 // The server's default network.max_in_flight; a deeper pipeline would only queue client-side.
 inline constexpr std::uint32_t kMaxPipeline = 1024;
 inline constexpr std::uint32_t kMaxConnections = 10'000;
 inline constexpr std::uint32_t kMaxThreads = 256;
 // Keeps every payload far below the server's frame limit (protocol.md §4).
 inline constexpr std::uint32_t kMaxPayloadBytes = 1024 * 1024;
-
-// `host[:port]`, `[v6addr]:port` or a bare IPv6 address; host may be a DNS name.
-struct ServerAddress {
-  std::string host;
-  std::uint16_t port = kDefaultPort;
-};
-std::optional<ServerAddress> parse_server_address(std::string_view text);
 
 struct BenchOptions {
   std::string server_text{kDefaultServer};  // as given, for the report

@@ -145,36 +145,6 @@ TEST_CASE("options help and usage errors", "[options]") {
   CHECK(usage_text().find("--workload") != std::string::npos);
 }
 
-TEST_CASE("server address forms", "[options]") {
-  auto a = parse_server_address("127.0.0.1:7401");
-  REQUIRE(a);
-  CHECK(a->host == "127.0.0.1");
-  CHECK(a->port == 7401);
-  a = parse_server_address("example.com");
-  REQUIRE(a);
-  CHECK(a->host == "example.com");
-  CHECK(a->port == 7401);
-  a = parse_server_address("[::1]:7500");
-  REQUIRE(a);
-  CHECK(a->host == "::1");
-  CHECK(a->port == 7500);
-  a = parse_server_address("[fe80::1]");
-  REQUIRE(a);
-  CHECK(a->host == "fe80::1");
-  CHECK(a->port == 7401);
-  a = parse_server_address("::1");
-  REQUIRE(a);
-  CHECK(a->host == "::1");
-  CHECK_FALSE(parse_server_address(""));
-  CHECK_FALSE(parse_server_address(":7401"));
-  CHECK_FALSE(parse_server_address("host:"));
-  CHECK_FALSE(parse_server_address("host:0"));
-  CHECK_FALSE(parse_server_address("host:65536"));
-  CHECK_FALSE(parse_server_address("[::1"));
-  CHECK_FALSE(parse_server_address("[::1]x"));
-  CHECK_FALSE(parse_server_address("[]:1"));
-}
-
 TEST_CASE("fsync policy forms", "[options]") {
   CHECK(normalise_fsync_policy("every_write") == "every_write");
   CHECK(normalise_fsync_policy("Never") == "never");
