@@ -88,7 +88,7 @@ struct ListInstances {
   std::optional<std::string> machine;
   std::optional<std::string> state;
   std::uint32_t limit = 100;
-  std::uint32_t offset = 0;   // matches skipped (after the cursor, if any): costs O(offset)
+  std::uint32_t offset = 0;           // matches skipped (after the cursor, if any): costs O(offset)
   std::optional<std::string> cursor;  // a previous page's next_cursor: resumes in O(limit)
 };
 

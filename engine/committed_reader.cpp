@@ -28,6 +28,12 @@ const Instance* StoreReader::instance(const std::string& id) {
   return cache_.put(id, std::move(*inst), /*pin=*/true);
 }
 
+const Instance* StoreReader::peek_instance(const std::string& id) {
+  if (const Instance* cached = cache_.peek(id)) return cached;
+  peeked_ = read_instance(store_, id);
+  return peeked_ ? &*peeked_ : nullptr;
+}
+
 std::optional<IdempotencyValue> StoreReader::idempotency(const std::string& key) {
   auto bytes = store_.get(Cf::Idempotency, key);
   if (!bytes) return std::nullopt;

@@ -20,6 +20,7 @@ class StoreReader final : public CommittedReader {
       : store_(store), state_(state), ttl_secs_(idempotency_ttl_secs), cache_(cache_bytes) {}
 
   const Instance* instance(const std::string& id) override;
+  const Instance* peek_instance(const std::string& id) override;
   std::optional<IdempotencyValue> idempotency(const std::string& key) override;
   bool snapshot_exists(const std::string& id) override;
   MachinePtr machine(const std::string& name, std::uint32_t version) override;
@@ -35,6 +36,7 @@ class StoreReader final : public CommittedReader {
   const CommittedState& state_;
   std::uint64_t ttl_secs_;
   InstanceCache cache_;
+  std::optional<Instance> peeked_;  // the last instance peek_instance read from the store
 };
 
 // Reads and parses one stored instance (nullopt when absent). Throws StorageError.

@@ -24,6 +24,11 @@ const Instance* InstanceCache::find(const std::string& id) {
   return &e.inst;
 }
 
+const Instance* InstanceCache::peek(const std::string& id) const {
+  auto it = index_.find(std::string_view(id));
+  return it == index_.end() ? nullptr : &it->second->inst;
+}
+
 const Instance* InstanceCache::put(const std::string& id, Instance inst, bool pin) {
   const std::uint64_t bytes = charge(id, inst);
   Entry* entry;

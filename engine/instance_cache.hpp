@@ -35,6 +35,8 @@ class InstanceCache {
 
   // The cached instance, or null. A hit is referenced and pinned for the current request.
   const Instance* find(const std::string& id);
+  // find() that changes nothing: no reference bit, no pin (valid until the next change).
+  const Instance* peek(const std::string& id) const;
   // Inserts or replaces. `pin`: the current request holds the returned pointer (a lookup that
   // missed); a committed group's instances are not pinned.
   const Instance* put(const std::string& id, Instance inst, bool pin);

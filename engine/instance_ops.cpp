@@ -221,7 +221,12 @@ Result get_instance_in(View& v, const GetInstance& c) {
 Result snapshot_instance(View& v, const SnapshotInstance& c) {
   const Instance* current = v.instance(c.instance_id);
   if (current == nullptr || current->rec.deleted) throw OpFailure{instance_not_found(c.instance_id)};
-  const auto& rec = current->rec;
+  return snapshot_of(v, c.instance_id, *current);
+}
+
+Result snapshot_of(View& v, const std::string& id, const Instance& current) {
+  const SnapshotInstance c{id};
+  const auto& rec = current.rec;
   const std::string snapshot_id = "snap-" + uuid_v4();
   std::string doc;
   doc.reserve(rec.ctx_json.size() + 256);

@@ -109,34 +109,61 @@ std::uint64_t Maintenance::purge_expired_idempotency() {
   }
 }
 
-Result Maintenance::run_compaction(bool force_snapshot) {
-  try {
-    std::uint64_t snapshots_created = 0;
-    if (force_snapshot) {
+std::uint64_t Maintenance::snapshot_changed_instances() {
+  std::uint64_t created = 0;
+  std::optional<std::string> resume_after;
+  for (;;) {
+    // Which instances of the next chunk need a snapshot: read here, off the sequencer.
+    std::vector<std::string> candidates;
+    std::string last_seen;
+    std::size_t seen = 0;
+    std::uint64_t bytes = 0;
+    bool more = false;
+    const std::string start = resume_after ? *resume_after + '\0' : std::string();
+    store_.scan(Cf::Instances, "", start, [&](std::string_view key, std::string_view value) {
+      if (seen == kSnapshotChunkInstances || bytes >= kSnapshotChunkBytes) {
+        more = true;
+        return false;
+      }
+      ++seen;
+      last_seen.assign(key);
+      storage::InstanceRecord rec;
+      if (!storage::decode_instance(value, rec) || rec.deleted) return true;
+      if (auto snap = store_.get(Cf::Snapshots, key)) {
+        json::value doc = parse_stored(*snap, "snapshot of " + std::string(key));
+        const auto* offset = doc.is_object() ? doc.get_object().if_contains("wal_offset") : nullptr;
+        if (offset != nullptr && offset->is_number() &&
+            offset->to_number<std::uint64_t>() >= rec.last_wal_offset) {
+          return true;  // its snapshot is current
+        }
+      }
+      candidates.emplace_back(key);
+      bytes += rec.ctx_json.size();
+      return true;
+    });
+    if (!candidates.empty()) {
+      std::uint64_t in_chunk = 0;
       auto r = pipeline_.run_and_wait([&](View& v) -> Result {
-        std::vector<std::string> ids;
-        store_.scan(Cf::Instances, "", "", [&](std::string_view key, std::string_view) {
-          ids.emplace_back(key);
-          return true;
-        });
-        for (const auto& id : ids) {
-          const Instance* inst = v.instance(id);
+        for (const auto& id : candidates) {
+          // Read through the view (it may have changed since the scan), never into the cache.
+          const Instance* inst = v.peek_instance(id);
           if (inst == nullptr || inst->rec.deleted) continue;
-          if (auto snap = store_.get(Cf::Snapshots, id)) {
-            json::value doc = parse_stored(*snap, "snapshot of " + id);
-            const auto* offset = doc.is_object() ? doc.get_object().if_contains("wal_offset") : nullptr;
-            if (offset != nullptr && offset->is_number() &&
-                offset->to_number<std::uint64_t>() >= inst->rec.last_wal_offset) {
-              continue;
-            }
-          }
-          snapshot_instance(v, SnapshotInstance{id});
-          ++snapshots_created;
+          snapshot_of(v, id, *inst);
+          ++in_chunk;
         }
         return json::object{};
       });
-      if (auto* e = std::get_if<Error>(&r)) return *e;
+      if (auto* e = std::get_if<Error>(&r)) throw OpFailure{*e};
+      created += in_chunk;
     }
+    if (!more) return created;
+    resume_after = std::move(last_seen);
+  }
+}
+
+Result Maintenance::run_compaction(bool force_snapshot) {
+  try {
+    const std::uint64_t snapshots_created = force_snapshot ? snapshot_changed_instances() : 0;
 
     const std::uint64_t before = store_.disk_bytes();
     const std::uint64_t oldest = state_.oldest_offset();
@@ -169,6 +196,8 @@ Result Maintenance::run_compaction(bool force_snapshot) {
     return r;
   } catch (const storage::StorageError& e) {
     return storage_failure(e);
+  } catch (OpFailure& f) {
+    return std::move(f.error);
   }
 }
 

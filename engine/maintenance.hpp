@@ -31,6 +31,11 @@ class Maintenance {
   static constexpr auto kIdempotencyPurgeInterval = std::chrono::seconds(60);
   // Expired idempotency records deleted per sequenced purge step: bounds one group.
   static constexpr std::size_t kPurgeChunk = 10000;
+  // COMPACT force_snapshot takes its snapshots in sequenced jobs of at most this many
+  // instances and this many bytes of ctx, so other writes wait at most one small job (about a
+  // millisecond) behind it, never the whole pass.
+  static constexpr std::size_t kSnapshotChunkInstances = 256;
+  static constexpr std::uint64_t kSnapshotChunkBytes = 1ull << 20;
 
   Maintenance(storage::Store& store, CommittedState& state, WritePipeline& pipeline,
               const EngineOptions& options);
@@ -47,6 +52,8 @@ class Maintenance {
   Result run_compaction(bool force_snapshot);
   std::uint64_t retention_point() const;
   std::uint64_t purge_expired_idempotency();
+  // COMPACT force_snapshot: every live instance changed since its snapshot gets a new one.
+  std::uint64_t snapshot_changed_instances();
 
   storage::Store& store_;
   CommittedState& state_;

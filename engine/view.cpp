@@ -18,6 +18,13 @@ const Instance* View::instance(const std::string& id) {
   return committed_.instance(id);
 }
 
+const Instance* View::peek_instance(const std::string& id) {
+  for (View* v = this; v != nullptr; v = v->parent_) {
+    if (auto it = v->instances_.find(id); it != v->instances_.end()) return &it->second;
+  }
+  return committed_.peek_instance(id);
+}
+
 bool View::prefix_erased(const std::string& key) const {
   return std::any_of(erased_prefixes_.begin(), erased_prefixes_.end(),
                      [&](const std::string& p) { return key.compare(0, p.size(), p) == 0; });

@@ -55,6 +55,9 @@ class CommittedReader {
   // The committed instance (live or tombstone), or null. The pointer stays valid until the
   // next absorb(); views hold it only while one request runs. Throws StorageError.
   virtual const Instance* instance(const std::string& id) = 0;
+  // Like instance(), without taking the instance into any cache (a pass over every instance
+  // must not push the hot ones out). The pointer stays valid until the next peek or absorb.
+  virtual const Instance* peek_instance(const std::string& id) { return instance(id); }
   virtual std::optional<IdempotencyValue> idempotency(const std::string& key) = 0;
   virtual bool snapshot_exists(const std::string& id) = 0;
   virtual MachinePtr machine(const std::string& name, std::uint32_t version) = 0;
@@ -92,6 +95,8 @@ class View {
 
   // --- reads through the chain
   const Instance* instance(const std::string& id);
+  // instance() that leaves committed instances out of the cache (CommittedReader::peek_instance).
+  const Instance* peek_instance(const std::string& id);
   std::optional<std::string> idempotent_result(const std::string& key);
   MachinePtr machine(const std::string& name, std::uint32_t version);
   std::size_t machine_versions(const std::string& name);

@@ -42,6 +42,9 @@ Result apply_event(View& v, const OpsContext& ctx, const ApplyEvent& c, std::str
 Result delete_instance(View& v, const DeleteInstance& c);
 Result get_instance_in(View& v, const GetInstance& c);
 Result snapshot_instance(View& v, const SnapshotInstance& c);
+// Stages a snapshot of the live instance `current` (COMPACT force_snapshot reads instances
+// without caching them and hands them in here).
+Result snapshot_of(View& v, const std::string& id, const Instance& current);
 
 // batch_ops.cpp
 Result batch(View& v, const OpsContext& ctx, const Batch& c);

@@ -1,5 +1,6 @@
 // Engine tests against a real Store in a temporary directory.
 #include "engine/engine.hpp"
+#include "engine/maintenance.hpp"
 #include "protocol/json_text.hpp"
 #include "storage/store.hpp"
 
@@ -366,4 +367,28 @@ TEST_CASE("the event hook sees every applied event once, in offset order, one ca
     CHECK(offsets.back() == last.at("wal_offset").to_number<std::uint64_t>());
     CHECK(transitions.back() == "a:a>b {\"n\":1}");
   }
+}
+
+TEST_CASE("COMPACT force_snapshot snapshots in small sequenced jobs, each changed instance once") {
+  TempDir dir;
+  auto store = open_store(dir);
+  engine::Engine eng(*store, with_policy(config::FsyncPolicy::Kind::Never));
+  put_cycle(eng);
+  constexpr int kInstances = 3000;
+  submit_many(kInstances, [&](int i, engine::ResultCallback done) {
+    eng.create_instance(new_instance("snap-" + std::to_string(i)), std::move(done));
+  });
+  ok(wait([&](auto cb) { eng.delete_instance({"snap-7", std::nullopt}, cb); }));
+  const auto commits_before = eng.io_stats().commits;
+  auto r = ok(wait([&](auto cb) { eng.compact({true}, cb); }));
+  CHECK(r.at("snapshots_created").to_number<int>() == kInstances - 1);
+  CHECK(r.at("total_snapshots").to_number<int>() == kInstances - 1);
+  // One job per chunk, not one group holding every snapshot.
+  const auto chunks = (kInstances + engine::Maintenance::kSnapshotChunkInstances - 1) /
+                      engine::Maintenance::kSnapshotChunkInstances;
+  CHECK(eng.io_stats().commits - commits_before >= chunks);
+  // Nothing changed since: nothing to do. One change: one snapshot.
+  CHECK(ok(wait([&](auto cb) { eng.compact({true}, cb); })).at("snapshots_created").to_number<int>() == 0);
+  ok(wait([&](auto cb) { eng.apply_event(go("snap-42"), cb); }));
+  CHECK(ok(wait([&](auto cb) { eng.compact({true}, cb); })).at("snapshots_created").to_number<int>() == 1);
 }
