@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -110,7 +111,10 @@ struct IoStats {
 inline constexpr std::uint32_t kMaxWalReadLimit = 10000;
 inline constexpr std::size_t kMaxBatchOps = 100;
 
-// An applied event, handed to the subscription hub after its commit (operations.md §26).
+// An applied event, handed to the commit hook (the subscription hub) after its commit
+// (operations.md §26). The payload and ctx are not copied on the sequencer: they are ranges of
+// the change-log entry's text, which the pipeline moves into `entry_json` once the group is
+// written (the batch already holds its own copy).
 struct CommittedEvent {
   std::uint64_t offset = 0;
   std::string instance_id;
@@ -119,8 +123,19 @@ struct CommittedEvent {
   std::string event;
   std::string from_state;
   std::string to_state;
-  std::string payload_json;  // compact JSON object
-  std::string ctx_json;      // compact JSON object, after the merge
+  std::string entry_json;                        // the apply_event entry (compact JSON), filled at commit
+  std::size_t payload_pos = 0, payload_len = 0;  // the payload object within entry_json
+  std::size_t ctx_pos = 0, ctx_len = 0;          // the ctx after the merge, within entry_json
+
+  std::string_view payload() const { return std::string_view(entry_json).substr(payload_pos, payload_len); }
+  std::string_view ctx() const { return std::string_view(entry_json).substr(ctx_pos, ctx_len); }
+};
+
+// One committed group as the commit hook sees it: every group that appended entries, in
+// offset order, so a listener can tell a commit without events from one it missed.
+struct CommitNotice {
+  std::uint64_t last_offset = 0;       // the group's last entry
+  std::vector<CommittedEvent> events;  // its applied events, in offset order
 };
 
 // A result already serialized as a compact JSON object (large read results are built as

@@ -150,9 +150,9 @@ void Engine::set_completion_executor(std::function<void(std::function<void()>)> 
   impl_->pipeline_.set_completion_executor(std::move(run));
 }
 
-void Engine::set_event_hook(std::function<void(std::span<const CommittedEvent>)> hook) {
+void Engine::set_commit_hook(std::function<void(CommitNotice)> hook) {
   impl_->ops_.build_events = static_cast<bool>(hook);
-  impl_->pipeline_.set_event_hook(std::move(hook));
+  impl_->pipeline_.set_commit_hook(std::move(hook));
 }
 
 void Engine::set_failure_handler(std::function<void(const storage::StorageError&)> handler) {

@@ -69,10 +69,12 @@ class Engine {
   // Unset: callbacks run on the sequencer thread. Set before the first write.
   void set_completion_executor(std::function<void(std::function<void()>)> run);
 
-  // Called after each successful commit with the applied events of that commit, in offset
-  // order, on the thread that wrote it (sequencer or committer), before that commit's replies
-  // are delivered; calls never overlap. Set before the first write; the hook must not block.
-  void set_event_hook(std::function<void(std::span<const CommittedEvent>)> hook);
+  // Called after each successful commit that appended entries, with the group's last offset
+  // and its applied events (their entry text moved in, nothing copied on the sequencer), in
+  // offset order, on the thread that wrote the group, before that commit's replies are
+  // delivered; calls never overlap. Set before the first write; the hook must not block (the
+  // subscription hub only enqueues).
+  void set_commit_hook(std::function<void(CommitNotice)> hook);
 
   // Storage failures are fail-stop. The first failed RocksDB write or WAL sync (foreground or
   // background) or RocksDB background error (flush, compaction) stops the write pipeline for

@@ -129,7 +129,10 @@ Result apply_event(View& v, const OpsContext& ctx, const ApplyEvent& c, std::str
   ObjectWriter w(entry);
   w.string("type", "apply_event").string("instance_id", c.instance_id).string("machine", rec.machine);
   w.number("version", rec.version).string("event", c.event).string("from_state", rec.state);
-  w.string("to_state", transition.to).raw("payload", payload_json).raw("ctx", ctx_json);
+  w.string("to_state", transition.to).raw("payload", payload_json);
+  const std::size_t payload_pos = entry.size() - payload_json.size();
+  w.raw("ctx", ctx_json);
+  const std::size_t ctx_pos = entry.size() - ctx_json.size();
   if (c.event_id) w.string("event_id", *c.event_id);
   if (c.idempotency_key) w.string("idempotency_key", *c.idempotency_key);
   w.signed_number("timestamp", v.now());
@@ -146,8 +149,18 @@ Result apply_event(View& v, const OpsContext& ctx, const ApplyEvent& c, std::str
   r.finish();
 
   if (ctx.build_events) {
-    v.add_event(CommittedEvent{offset, c.instance_id, rec.machine, rec.version, c.event, rec.state,
-                               transition.to, std::string(payload_json), ctx_json});
+    v.add_event(CommittedEvent{offset,
+                               c.instance_id,
+                               rec.machine,
+                               rec.version,
+                               c.event,
+                               rec.state,
+                               transition.to,
+                               {},
+                               payload_pos,
+                               payload_json.size(),
+                               ctx_pos,
+                               ctx_json.size()});
   }
   if (transition.to != rec.state) {
     delete_state_index(v, c.instance_id, rec);

@@ -124,6 +124,19 @@ void View::del_range(storage::Cf cf, std::string begin, std::string end) {
   mutations_.push_back({Mutation::Kind::DeleteRange, cf, std::move(begin), std::move(end)});
 }
 
+std::vector<CommittedEvent> View::take_committed_events() {
+  // Log mutations are staged in offset order, and so are events.
+  std::size_t next_event = 0;
+  for (auto& m : mutations_) {
+    if (next_event == events_.size()) break;
+    if (m.cf != storage::Cf::Log || m.kind != Mutation::Kind::Put) continue;
+    if (storage::decode_offset_key(m.key) == events_[next_event].offset) {
+      events_[next_event++].entry_json = std::move(m.value);
+    }
+  }
+  return std::move(events_);
+}
+
 void View::merge_into_parent() {
   View& p = *parent_;
   for (auto& [id, inst] : instances_)

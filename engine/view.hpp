@@ -151,6 +151,9 @@ class View {
   const std::map<CountKey, std::int64_t>& count_deltas() const noexcept { return count_deltas_; }
   std::int64_t snapshot_delta() const noexcept { return snapshot_delta_; }
   const std::vector<CommittedEvent>& events() const noexcept { return events_; }
+  // For the commit hook, after the group is written: the events with their entries' text moved
+  // in (the batch holds its own copy; nothing reads a committed group's entries or events).
+  std::vector<CommittedEvent> take_committed_events();
   std::uint64_t entries() const noexcept { return entries_; }
   std::uint64_t entry_bytes() const noexcept { return entry_bytes_; }
   std::uint64_t writes_without_entry() const noexcept { return writes_without_entry_; }

@@ -23,7 +23,7 @@ struct OpsContext {
   const EngineOptions& options;
   const CommittedState& state;
   const storage::Store& store;  // FLUSH_ALL's range ends
-  // Build CommittedEvents for applied events (only when someone listens: the event hook).
+  // Build CommittedEvents for applied events (only when someone listens: the commit hook).
   bool build_events = false;
   // FLUSH_ALL empties the sequencer's instance cache once its commit is absorbed.
   std::function<void()> clear_instance_cache;

@@ -381,8 +381,10 @@ void WritePipeline::complete_commit(InFlight& group) {
       fn();
   }
   // Published before the replies go out: once a client has its acknowledgement, the event is
-  // already with the hook (the subscription hub).
-  if (!view.events().empty() && event_hook_) event_hook_(view.events());
+  // already with the hook (the subscription hub). Every group with entries is announced, so a
+  // listener can tell a commit without events from one it missed.
+  if (commit_hook_ && view.entries() > 0)
+    commit_hook_(CommitNotice{view.next_offset() - 1, view.take_committed_events()});
   deliver(group.replies);
 }
 

@@ -13,7 +13,7 @@
 // every_n (after N writes) and every_ms (a real timer), and the final sync at shutdown.
 //
 // Only after a group's write returns (durable under the policy) are its effects published
-// (CommittedState), its events handed to the event hook, and then its callbacks invoked: a
+// (CommittedState), the commit handed to the commit hook, and then its callbacks invoked: a
 // response is never sent before its write is durable, offsets are gap-free and in commit
 // order (design.md invariants 1, 2, 4, 5).
 //
@@ -89,10 +89,7 @@ class WritePipeline {
   void set_completion_executor(std::function<void(std::function<void()>)> run) {
     completion_executor_ = std::move(run);
   }
-  void set_event_hook(std::function<void(std::span<const CommittedEvent>)> hook) {
-    event_hook_ = std::move(hook);
-  }
-  bool has_event_hook() const noexcept { return static_cast<bool>(event_hook_); }
+  void set_commit_hook(std::function<void(CommitNotice)> hook) { commit_hook_ = std::move(hook); }
 
   // Starts the sequencer and committer threads.
   void start();
@@ -147,7 +144,7 @@ class WritePipeline {
   const config::FsyncPolicy policy_;
   std::shared_ptr<FailureLatch> failure_;
   std::function<void(std::function<void()>)> completion_executor_;
-  std::function<void(std::span<const CommittedEvent>)> event_hook_;
+  std::function<void(CommitNotice)> commit_hook_;
 
   // Sequencer-private.
   std::uint64_t next_offset_ = 1;

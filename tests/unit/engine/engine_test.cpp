@@ -317,7 +317,8 @@ TEST_CASE("never leaves syncing to shutdown") {
   CHECK(eng.io_stats().writes == 52);
 }
 
-TEST_CASE("the event hook sees every applied event once, in offset order, one call at a time") {
+TEST_CASE(
+    "the commit hook sees every commit and every applied event once, in offset order, one call at a time") {
   for (auto kind : {config::FsyncPolicy::Kind::EveryWrite, config::FsyncPolicy::Kind::Never}) {
     TempDir dir;
     auto store = open_store(dir);
@@ -327,13 +328,22 @@ TEST_CASE("the event hook sees every applied event once, in offset order, one ca
     std::vector<std::string> transitions;
     std::atomic<int> inside{0};
     std::atomic<bool> overlapped{false};
-    eng.set_event_hook([&](std::span<const engine::CommittedEvent> events) {
+    std::uint64_t last_notified = 0;
+    bool notices_in_order = true;
+    eng.set_commit_hook([&](engine::CommitNotice notice) {
       if (inside.fetch_add(1) != 0) overlapped = true;
       {
         std::lock_guard lock(mu);
-        for (const auto& e : events) {
+        if (notice.last_offset <= last_notified) notices_in_order = false;
+        last_notified = notice.last_offset;
+        for (const auto& e : notice.events) {
+          if (e.offset > notice.last_offset) notices_in_order = false;
           offsets.push_back(e.offset);
-          transitions.push_back(e.instance_id + ":" + e.from_state + ">" + e.to_state + " " + e.payload_json);
+          transitions.push_back(e.instance_id + ":" + e.from_state + ">" + e.to_state + " " +
+                                std::string(e.payload()));
+          // The ranges point into the entry text.
+          CHECK(json::parse(e.ctx()).is_object());
+          CHECK(json::parse(e.entry_json).as_object().at("ctx") == json::parse(e.ctx()));
         }
       }
       inside.fetch_sub(1);
@@ -360,6 +370,9 @@ TEST_CASE("the event hook sees every applied event once, in offset order, one ca
 
     std::lock_guard lock(mu);
     CHECK_FALSE(overlapped.load());
+    CHECK(notices_in_order);
+    // Every commit is announced, the ones without events too (the machine and the creates).
+    CHECK(last_notified == eng.latest_offset());
     REQUIRE(offsets.size() == 401);
     // Offsets 1..3 are the machine and the two creations; events follow without gaps.
     for (std::size_t i = 0; i < offsets.size(); ++i)
