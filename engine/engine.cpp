@@ -48,7 +48,7 @@ class Engine::Impl {
   }
 
   void submit(std::function<Result(View&)> run, ResultCallback done, bool exclusive = false) {
-    pipeline_.submit(Job{std::move(run), std::move(done), exclusive, false});
+    pipeline_.submit(Job{std::move(run), std::move(done), exclusive, false, {}});
   }
 
   EngineOptions options_;

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <future>
 
 namespace rstmdb::engine {
@@ -64,6 +65,38 @@ void WritePipeline::start() {
   });
 }
 
+void WritePipeline::set_lead_mode(LeadMode mode) {
+  lead_mode_.store(mode, std::memory_order_relaxed);
+}
+
+bool WritePipeline::may_lead(const Job& job) const {
+  if (job.exclusive || job.internal) return false;
+  switch (lead_mode_.load(std::memory_order_relaxed)) {
+    case LeadMode::Never:
+      return false;
+    case LeadMode::WithoutSync:
+      return policy_.kind != config::FsyncPolicy::Kind::EveryWrite;
+    case LeadMode::Always:
+      return true;
+  }
+  return false;
+}
+
+namespace {
+// The pipeline whose submissions this thread defers (a LeadScope is open), if any.
+thread_local WritePipeline* deferring_pipeline = nullptr;
+}  // namespace
+
+WritePipeline::LeadScope::LeadScope(WritePipeline& pipeline) : pipeline_(pipeline) {
+  outer_ = deferring_pipeline;
+  deferring_pipeline = &pipeline_;
+}
+
+WritePipeline::LeadScope::~LeadScope() {
+  deferring_pipeline = outer_;
+  if (deferring_pipeline != &pipeline_) pipeline_.lead_pending();
+}
+
 void WritePipeline::submit(Job job) {
   std::unique_lock lock(queue_mutex_);
   if (stopping_) {
@@ -71,16 +104,89 @@ void WritePipeline::submit(Job job) {
     job.done(Error{ErrorCode::InternalError, "server is shutting down", {}});
     return;
   }
+  job.submitter = std::this_thread::get_id();
   queue_.push_back(std::move(job));
-  const bool wake = sequencer_waiting_;
+  // Inside a LeadScope an idle pipeline waits for the scope's end, which leads the queue on
+  // this thread; otherwise the sequencer thread takes it.
+  if (role_ == Role::Idle && deferring_pipeline != this) role_ = Role::Sequencer;
+  const bool wake = role_ == Role::Sequencer && sequencer_waiting_;
   lock.unlock();
   if (wake) queue_cv_.notify_one();
+}
+
+void WritePipeline::lead_pending() {
+  std::unique_lock lock(queue_mutex_);
+  if (role_ != Role::Idle || queue_.empty()) return;  // someone else sequences them
+  const bool can_lead =
+      !stopping_ && std::none_of(queue_.begin(), queue_.end(), [&](const Job& j) { return !may_lead(j); });
+  if (!can_lead) {
+    role_ = Role::Sequencer;
+    const bool wake = sequencer_waiting_;
+    lock.unlock();
+    if (wake) queue_cv_.notify_one();
+    return;
+  }
+  role_ = Role::Leader;
+  std::vector<Job> jobs;
+  while (!queue_.empty() && jobs.size() < kMaxGroupJobs) {
+    jobs.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  lock.unlock();
+  lead(jobs);
+  lock.lock();
+  // Whatever arrived meanwhile (or did not fit) is the sequencer's: one wake-up, and only if
+  // there is work.
+  const bool work = !queue_.empty();
+  role_ = work ? Role::Sequencer : Role::Idle;
+  const bool wake = work && sequencer_waiting_;
+  lock.unlock();
+  role_cv_.notify_all();
+  if (wake) queue_cv_.notify_one();
+}
+
+void WritePipeline::lead(std::vector<Job>& jobs) {
+  // The role is ours: no group is staged or in flight, the sequencer thread is parked.
+  auto group = std::make_unique<InFlight>();
+  group->view = std::make_unique<View>(committed_, nullptr, next_offset_, now_ms());
+  const auto self = std::this_thread::get_id();
+  std::size_t taken = 0;
+  for (; taken < jobs.size(); ++taken) {
+    if (taken > 0 && group->view->staged_bytes() >= kMaxGroupBytes) break;
+    Job& job = jobs[taken];
+    if (failed()) {
+      group->replies.push_back(PendingReply{std::move(job.done), not_applied(*failure_->cause()), false});
+    } else {
+      run_job(*group->view, job, group->replies);
+    }
+    // Jobs this thread submitted are answered on it, before lead_pending returns (their
+    // sessions' strands run them inline when this thread is in them); the others are posted.
+    group->replies.back().inline_reply = job.submitter == self;
+  }
+  if (taken < jobs.size()) {
+    // Over the byte cap: back to the front of the queue, in order, for the sequencer.
+    std::lock_guard lock(queue_mutex_);
+    for (std::size_t j = jobs.size(); j > taken; --j)
+      queue_.push_front(std::move(jobs[j - 1]));
+  }
+  View& view = *group->view;
+  if (!view.empty() && !failed()) {
+    try {
+      group->prepared = store_.prepare(view);
+    } catch (const storage::StorageError& e) {
+      fail_stop(e);
+    }
+    group->sync = policy_.kind == config::FsyncPolicy::Kind::EveryWrite;
+  }
+  next_offset_ = view.next_offset();
+  complete_commit(*group);
+  if (!group->failure) committed_.absorb(view);
 }
 
 Result WritePipeline::run_and_wait(std::function<Result(View&)> fn, bool exclusive) {
   std::promise<Result> promise;
   auto future = promise.get_future();
-  submit(Job{std::move(fn), [&promise](Result r) { promise.set_value(std::move(r)); }, exclusive, true});
+  submit(Job{std::move(fn), [&promise](Result r) { promise.set_value(std::move(r)); }, exclusive, true, {}});
   return future.get();
 }
 
@@ -100,8 +206,11 @@ void WritePipeline::shutdown() {
   }
   shut_down_ = true;
   {
-    std::lock_guard lock(queue_mutex_);
+    std::unique_lock lock(queue_mutex_);
     stopping_ = true;
+    // A leader finishes its group first; then the sequencer thread takes what is left.
+    role_cv_.wait(lock, [&] { return role_ != Role::Leader; });
+    role_ = Role::Sequencer;
   }
   queue_cv_.notify_all();
   sequencer_.join();
@@ -127,21 +236,31 @@ void WritePipeline::fail_stop(const storage::StorageError& cause) {
 void WritePipeline::sequencer_loop() {
   const bool syncs_every_write = policy_.kind == config::FsyncPolicy::Kind::EveryWrite;
   std::vector<Job> jobs;
-  auto group = new_group();
-  std::size_t group_jobs = 0;  // jobs staged in `group`
-  std::deque<Job> carried;     // taken from the queue, left for the next group by the byte cap
+  std::unique_ptr<InFlight> group;  // the open group, made when the role is taken
+  std::size_t group_jobs = 0;       // jobs staged in `group`
+  std::deque<Job> carried;          // taken from the queue, left for the next group by the byte cap
   for (;;) {
     jobs.clear();
     bool stop = false;
     {
       std::unique_lock lock(queue_mutex_);
+      if (role_ == Role::Sequencer && !stopping_ && queue_.empty() && carried.empty() && group_jobs == 0 &&
+          !group_handed_.load()) {
+        // Everything is committed and absorbed: the next lone write may lead again.
+        role_ = Role::Idle;
+        group.reset();
+      }
       sequencer_waiting_ = true;
-      // Also wakes when the committer becomes free while a staged group waits for it.
+      // Also wakes when the committer becomes free while a staged group waits for it, or
+      // finishes the last group (to absorb it and give the role back).
       queue_cv_.wait(lock, [&] {
-        return !carried.empty() || !queue_.empty() || stopping_ ||
-               (group_jobs > 0 && !committer_busy_.load());
+        if (stopping_) return role_ != Role::Leader;
+        if (role_ != Role::Sequencer) return false;
+        return !carried.empty() || !queue_.empty() || (group_jobs > 0 && !committer_busy_.load()) ||
+               (group_handed_.load() && !committer_busy_.load());
       });
       sequencer_waiting_ = false;
+      if (!group) group = new_group();  // on what is committed now (a leader may have moved it)
       while (!carried.empty() && group_jobs + jobs.size() < kMaxGroupJobs) {
         jobs.push_back(std::move(carried.front()));
         carried.pop_front();
@@ -190,6 +309,13 @@ void WritePipeline::sequencer_loop() {
       hand_off(std::move(group));
       drain();
       return;
+    }
+    if (group_jobs == 0 && jobs.empty()) {
+      // Woken only to absorb the group the committer finished. The empty open group sat on
+      // top of it: it goes too (a fresh one is made on what is then committed).
+      group.reset();
+      drain();
+      continue;
     }
     // While the committer syncs one group the next stays open and keeps collecting jobs, so
     // the next sync covers everything that arrived during this one (a closed group would
@@ -262,6 +388,7 @@ void WritePipeline::hand_off(std::unique_ptr<InFlight> group) {
   {
     std::lock_guard lock(commit_mutex_);
     committer_busy_.store(true);
+    group_handed_.store(true);
     handed_ = std::move(group);
   }
   commit_cv_.notify_all();
@@ -273,6 +400,7 @@ std::optional<storage::StorageError> WritePipeline::drain() {
     std::unique_lock lock(commit_mutex_);
     commit_cv_.wait(lock, [&] { return !handed_ || handed_->done; });
     previous = std::move(handed_);
+    group_handed_.store(false);
   }
   if (!previous) return std::nullopt;
   // A failed group leaves the pipeline failed: nothing is written again in this process, so
@@ -395,7 +523,7 @@ void WritePipeline::deliver(std::vector<PendingReply>& replies, const std::optio
   }
   std::vector<PendingReply> deferred;
   for (auto& reply : replies) {
-    if (reply.internal || !completion_executor_) {
+    if (reply.internal || reply.inline_reply || !completion_executor_) {
       reply.done(std::move(reply.result));
     } else {
       deferred.push_back(std::move(reply));

@@ -49,6 +49,7 @@ struct Job {
   // Call `done` on the pipeline's thread, not through the completion executor: for the
   // engine's own jobs, whose waiter must not depend on the server's threads still running.
   bool internal = false;
+  std::thread::id submitter{};  // set by submit()
 };
 
 // The first storage failure and who to tell. Shared with the store's background-error
@@ -91,11 +92,42 @@ class WritePipeline {
   }
   void set_commit_hook(std::function<void(CommitNotice)> hook) { commit_hook_ = std::move(hook); }
 
+  // Which submitting threads may lead a group themselves (see submit). The server allows
+  // leading synced groups only when another I/O thread is left to serve while this one syncs.
+  enum class LeadMode {
+    Never,        // every write goes through the sequencer thread
+    WithoutSync,  // lead only groups that need no fsync (every_n, every_ms, never)
+    Always,       // lead any group, the fsync included
+  };
+  void set_lead_mode(LeadMode mode);
+
   // Starts the sequencer and committer threads.
   void start();
   // Thread-safe. `job.done` is called exactly once (an error if the pipeline is stopping or
-  // storage has failed).
+  // storage has failed). The job queues for the sequencer thread, woken only if it waits —
+  // unless a LeadScope is open on this thread (below).
   void submit(Job job);
+
+  // Leader/follower group commit. While a LeadScope is open on a thread, writes it submits to
+  // an idle pipeline are held; when the scope closes, if nothing else is sequencing, this
+  // thread leads everything queued as one group itself — stages it, writes the batch (with
+  // its sync under every_write), publishes it and answers it — before the scope's destructor
+  // returns: no thread is woken for a lone write, and writes pipelined on one connection
+  // still share a group. Replies to jobs this thread submitted are called on it; the others
+  // are posted. Writes that arrive while a group is being led gather in the queue and go to
+  // the sequencer thread when the leader is done. If the lead mode forbids leading these
+  // jobs, the scope's end wakes the sequencer instead. Scopes nest; the outermost leads.
+  class LeadScope {
+   public:
+    explicit LeadScope(WritePipeline& pipeline);
+    ~LeadScope();
+    LeadScope(const LeadScope&) = delete;
+    LeadScope& operator=(const LeadScope&) = delete;
+
+   private:
+    WritePipeline& pipeline_;
+    WritePipeline* outer_;
+  };
   // Runs `fn` as an internal job and waits for its result (maintenance thread).
   Result run_and_wait(std::function<Result(View&)> fn, bool exclusive = false);
   // Finishes queued jobs, does the final sync (unless storage failed), joins the threads.
@@ -111,6 +143,7 @@ class WritePipeline {
     ResultCallback done;
     Result result;
     bool internal = false;
+    bool inline_reply = false;  // the leader's own request: answered on its thread
   };
   // A group the sequencer staged. While it is in flight the sequencer builds the next group
   // on top of its view; the committer only reads it.
@@ -123,6 +156,15 @@ class WritePipeline {
     bool done = false;                             // guarded by commit_mutex_
   };
 
+  enum class Role {
+    Idle,       // nothing staged or in flight: a submitting thread may lead
+    Leader,     // a submitting thread is running a group
+    Sequencer,  // the sequencer thread owns the queue and the groups
+  };
+  bool may_lead(const Job& job) const;
+  // Leads the queued jobs if the pipeline is idle (the end of a LeadScope).
+  void lead_pending();
+  void lead(std::vector<Job>& jobs);
   void sequencer_loop();
   void run_job(View& group, Job& job, std::vector<PendingReply>& replies);
   std::unique_ptr<InFlight> new_group();
@@ -168,6 +210,12 @@ class WritePipeline {
   std::deque<Job> queue_;
   bool stopping_ = false;
   bool sequencer_waiting_ = false;  // lets submit() skip the wake-up while the sequencer is busy
+  // Who holds the sequencer's state (next offset, the committed reader and its cache, the
+  // groups); changed under queue_mutex_, which orders every hand-over of that state.
+  Role role_ = Role::Idle;
+  std::condition_variable role_cv_;  // a leader finished (shutdown waits for it)
+  std::atomic<LeadMode> lead_mode_{LeadMode::Always};
+  std::atomic<bool> group_handed_{false};  // a group is with the committer, not yet absorbed
   std::thread sequencer_;
   bool shut_down_ = false;
 };

@@ -132,12 +132,16 @@ config::FsyncPolicy policy(config::FsyncPolicy::Kind kind, std::uint64_t n = 0) 
   return p;
 }
 
+// Most tests drive the sequencer and committer threads (submit never blocks: LeadMode::Never);
+// the leader tests at the end let the submitting thread lead.
 struct Harness {
-  explicit Harness(config::FsyncPolicy p) : pipeline(store, committed, state, p, latch) {
+  explicit Harness(config::FsyncPolicy p, WritePipeline::LeadMode lead = WritePipeline::LeadMode::Never)
+      : pipeline(store, committed, state, p, latch) {
     latch->set_handler([this](const storage::StorageError& e) {
       std::lock_guard lock(mutex);
       failures.push_back(e.what());
     });
+    pipeline.set_lead_mode(lead);
     pipeline.start();
   }
   ~Harness() { pipeline.shutdown(); }
@@ -179,8 +183,9 @@ TEST_CASE(
     "write pipeline: offsets are gap-free, in commit order, FIFO per submitter, acknowledged only once "
     "written",
     "[engine][pipeline]") {
+  const auto lead = GENERATE(WritePipeline::LeadMode::Never, WritePipeline::LeadMode::Always);
   for (auto kind : {config::FsyncPolicy::Kind::EveryWrite, config::FsyncPolicy::Kind::Never}) {
-    Harness h(policy(kind));
+    Harness h(policy(kind), lead);
     constexpr int kThreads = 8;
     constexpr int kPerThread = 300;
     std::mutex mu;
@@ -191,7 +196,11 @@ TEST_CASE(
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&, t] {
         auto left = std::make_shared<std::atomic<int>>(kPerThread);
+        // Leading threads submit in scopes of three writes (like a pipelined connection);
+        // each scope's end leads what it holds, unless another thread is sequencing.
+        std::optional<WritePipeline::LeadScope> scope;
         for (int i = 0; i < kPerThread; ++i) {
+          if (lead == WritePipeline::LeadMode::Always && i % 3 == 0) scope.emplace(h.pipeline);
           h.pipeline.submit(Job{append(), [&, t, left](Result r) {
                                   const auto off = offset_of(r);
                                   if (!h.store.written(off)) ++acked_before_written;
@@ -201,7 +210,9 @@ TEST_CASE(
                                   }
                                   if (--*left == 0) finished[t].set_value();
                                 }});
+          if (i % 3 == 2) scope.reset();
         }
+        scope.reset();
       });
     }
     for (auto& th : threads)
@@ -438,4 +449,113 @@ TEST_CASE("write pipeline: under every_n syncs follow N writes, and shutdown syn
   std::lock_guard lock(h.store.mutex);
   CHECK(h.store.unsynced_entries == 0);  // the rest was synced at shutdown
   CHECK(h.store.sync_calls <= 3);
+}
+
+TEST_CASE("write pipeline: a lone write is led by its submitting thread and answered before its scope ends",
+          "[engine][pipeline][leader]") {
+  for (auto kind : {config::FsyncPolicy::Kind::EveryWrite, config::FsyncPolicy::Kind::Never}) {
+    Harness h(policy(kind), WritePipeline::LeadMode::Always);
+    for (int i = 1; i <= 50; ++i) {
+      std::thread::id answered_on;
+      std::optional<std::uint64_t> offset;
+      {
+        WritePipeline::LeadScope scope(h.pipeline);
+        h.pipeline.submit(Job{append(), [&](Result r) {
+                                answered_on = std::this_thread::get_id();
+                                offset = offset_of(r);
+                              }});
+        CHECK_FALSE(offset.has_value());  // held until the scope ends
+      }
+      REQUIRE(offset.has_value());  // answered when the scope ended, on this thread
+      CHECK(*offset == static_cast<std::uint64_t>(i));
+      CHECK(answered_on == std::this_thread::get_id());
+      CHECK(h.store.written(*offset));
+    }
+    std::lock_guard lock(h.store.mutex);
+    CHECK(h.store.groups.size() == 50);
+    for (const auto& g : h.store.groups)
+      CHECK(g.sync == (kind == config::FsyncPolicy::Kind::EveryWrite));
+  }
+}
+
+TEST_CASE("write pipeline: WithoutSync leads only groups that need no fsync", "[engine][pipeline][leader]") {
+  Harness h(policy(config::FsyncPolicy::Kind::EveryWrite), WritePipeline::LeadMode::WithoutSync);
+  std::promise<std::thread::id> answered_on;
+  {
+    WritePipeline::LeadScope scope(h.pipeline);
+    h.pipeline.submit(Job{append(), [&](Result) { answered_on.set_value(std::this_thread::get_id()); }});
+  }
+  CHECK(answered_on.get_future().get() != std::this_thread::get_id());  // the committer's
+}
+
+TEST_CASE("write pipeline: while a leader syncs, other writers do not block and gather for the sequencer",
+          "[engine][pipeline][leader]") {
+  Harness h(policy(config::FsyncPolicy::Kind::EveryWrite), WritePipeline::LeadMode::Always);
+  {
+    std::lock_guard lock(h.store.mutex);
+    h.store.stall_writes = true;
+  }
+  std::promise<Result> led;
+  std::thread leader([&] {
+    WritePipeline::LeadScope scope(h.pipeline);
+    h.pipeline.submit(Job{append(), [&](Result r) { led.set_value(std::move(r)); }});
+  });
+  wait_store(h.store, [&] { return h.store.stalled; });  // the leader is inside its write
+  constexpr int kOthers = 40;
+  std::vector<std::promise<Result>> others(kOthers);
+  for (int i = 0; i < kOthers; ++i)
+    h.pipeline.submit(Job{append(), [&, i](Result r) { others[i].set_value(std::move(r)); }});  // returns
+  {
+    std::lock_guard lock(h.store.mutex);
+    h.store.stall_writes = false;
+  }
+  h.store.cv.notify_all();
+  leader.join();
+  CHECK(offset_of(led.get_future().get()) == 1);
+  for (int i = 0; i < kOthers; ++i)
+    CHECK(offset_of(others[i].get_future().get()) == static_cast<std::uint64_t>(i + 2));
+  std::lock_guard lock(h.store.mutex);
+  CHECK(h.store.groups.size() == 2);  // the leader's, then one group for all the others
+}
+
+TEST_CASE("write pipeline: a leader's failed write fail-stops like any other", "[engine][pipeline][leader]") {
+  Harness h(policy(config::FsyncPolicy::Kind::EveryWrite), WritePipeline::LeadMode::Always);
+  {
+    std::lock_guard lock(h.store.mutex);
+    h.store.fail_write_number = 1;
+  }
+  std::optional<Result> first;
+  {
+    WritePipeline::LeadScope scope(h.pipeline);
+    h.pipeline.submit(Job{append(), [&](Result r) { first = std::move(r); }});
+  }
+  REQUIRE(first.has_value());
+  REQUIRE(std::holds_alternative<protocol::Error>(*first));
+  CHECK(std::get<protocol::Error>(*first).message.find("outcome of this write is unknown") !=
+        std::string::npos);
+  std::promise<Result> later;
+  h.pipeline.submit(Job{append(), [&](Result r) { later.set_value(std::move(r)); }});
+  auto l = later.get_future().get();
+  REQUIRE(std::holds_alternative<protocol::Error>(l));
+  CHECK(std::get<protocol::Error>(l).message.find("not applied") != std::string::npos);
+  std::lock_guard lock(h.store.mutex);
+  CHECK(h.store.write_calls == 1);
+  std::lock_guard lock2(h.mutex);
+  CHECK(h.failures.size() == 1);
+}
+
+TEST_CASE("write pipeline: writes submitted in one scope share one led group", "[engine][pipeline][leader]") {
+  Harness h(policy(config::FsyncPolicy::Kind::EveryWrite), WritePipeline::LeadMode::Always);
+  int answered = 0;
+  {
+    WritePipeline::LeadScope scope(h.pipeline);
+    for (int i = 0; i < 16; ++i)
+      h.pipeline.submit(Job{append(), [&](Result) { ++answered; }});
+  }
+  CHECK(answered == 16);
+  std::lock_guard lock(h.store.mutex);
+  REQUIRE(h.store.groups.size() == 1);  // a pipelined connection's writes share one sync
+  CHECK(h.store.groups[0].offsets.size() == 16);
+  CHECK(h.store.sync_calls == 0);
+  CHECK(h.store.groups[0].sync);
 }
