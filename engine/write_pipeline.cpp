@@ -322,6 +322,12 @@ void WritePipeline::sequencer_loop() {
     // leave later arrivals waiting a whole extra sync).
     const bool full = group_jobs >= kMaxGroupJobs || group->view->staged_bytes() >= kMaxGroupBytes;
     const bool keep_open = syncs_every_write && committer_busy_.load() && !full;
+    if (group_jobs > 0 && !keep_open && !full) {
+      // About to close the group: first take in whatever queued while this batch was staged,
+      // so it shares this group's write instead of waiting for the next one.
+      std::lock_guard lock(queue_mutex_);
+      if (!queue_.empty()) continue;
+    }
     if (group_jobs > 0 && !keep_open) {
       hand_off(std::move(group));
       group = new_group();
