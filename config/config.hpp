@@ -24,6 +24,8 @@ struct NetworkConfig {
   std::uint32_t max_frame_bytes = 16777216;  // 4 KiB .. 16 MiB
   std::uint32_t max_in_flight = 1024;
   std::uint64_t max_write_buffer_bytes = 64ull * 1024 * 1024;
+  // Close a connection whose unsent replies make no write progress for N s; 0 = off.
+  std::uint32_t write_timeout_secs = 30;
   std::uint32_t handshake_timeout_secs = 10;  // 0 = none
   std::uint32_t io_threads = 0;               // 0 = CPUs (max 16)
   std::uint32_t shutdown_grace_secs = 5;

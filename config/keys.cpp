@@ -13,6 +13,7 @@ namespace {
 #define RSTMDB_FIELD(member) +[](Config& c) -> decltype((c.member)) { return c.member; }
 
 constexpr std::uint64_t kU32Max = 4'294'967'295ull;
+constexpr std::uint64_t kOneDaySecs = 24ull * 3600;
 constexpr std::uint64_t kOneYearSecs = 365ull * 24 * 3600;
 constexpr std::uint64_t kTenYearsSecs = 10 * kOneYearSecs;
 constexpr std::uint64_t kMaxCount = 1'000'000'000'000ull;  // entries/events: far beyond any real log
@@ -79,6 +80,14 @@ std::vector<KeyInfo> build_registry() {
        .max = kSixteenGiB,
        .summary = "unsent bytes per connection; above it reading pauses",
        .field = RSTMDB_FIELD(network.max_write_buffer_bytes)},
+      {.key = "network.write_timeout_secs",
+       .env = "RSTMDB_WRITE_TIMEOUT",
+       .kind = K::Unsigned,
+       .reloadable = true,
+       .min = 0,
+       .max = kOneDaySecs,
+       .summary = "close a connection whose unsent replies make no write progress for N s; 0 = off",
+       .field = RSTMDB_FIELD(network.write_timeout_secs)},
       {.key = "network.handshake_timeout_secs",
        .env = "RSTMDB_HANDSHAKE_TIMEOUT",
        .kind = K::Unsigned,

@@ -316,6 +316,7 @@ class Loader {
     check_tls();
     check_admin_socket();
     check_addresses();
+    check_features();
   }
 
  private:
@@ -876,6 +877,27 @@ class Loader {
     if (addr && addr->port != 0) {
       error("metrics.bind_addr", source_of("metrics.bind_addr"),
             "must differ from network.bind_addr (" + source_of("network.bind_addr") + ")");
+    }
+  }
+
+  // Keys of features this build does not have (config/features.hpp).
+  void check_features() {
+    static const Config defaults;
+    for (const FeatureKey& fk : feature_keys()) {
+      if (options_.features.has(fk.feature)) continue;
+      const KeyInfo* key = find_key(fk.key);
+      if (key == nullptr) continue;  // the registry test keeps the two tables in step
+      const std::string value = render_value(config_, *key);
+      const std::string default_value = render_value(defaults, *key);
+      if (value == default_value) continue;
+      const std::string feature(feature_name(fk.feature));
+      if (fk.rule == UnbuiltKeyRule::RefuseWhenSet) {
+        error(key->key, source_of(key->key),
+              "cannot be " + value + " yet: this rstmdbd is built without " + feature + " (leave it at " +
+                  default_value + ")");
+      } else {
+        warn(key->key, source_of(key->key), "has no effect yet: this rstmdbd is built without " + feature);
+      }
     }
   }
 

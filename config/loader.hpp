@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/features.hpp"
 
 namespace rstmdb::config {
 
@@ -47,6 +48,10 @@ struct LoadOptions {
   // Read the files the configuration names (secrets file, TLS certificate/key/CA) and check them.
   // Only fuzzing turns this off.
   bool check_files = true;
+  // The optional features the configuration may use (config/features.hpp): a key that turns on
+  // a feature outside this set is an error, one that only tunes it a warning. Tests of the
+  // configuration forms pass FeatureSet::all().
+  FeatureSet features = FeatureSet::this_build();
 };
 
 struct LoadResult {

@@ -187,6 +187,7 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
               io.fsyncs);
   }
   engine_holder.reset();
+  std::signal(SIGHUP, SIG_IGN);  // the server's handler is gone; a reload request must not kill the close
   // The final sync and flush. After a storage failure (or if this fails) RocksDB must not be
   // touched again (its file writers assert after an I/O error): the process ends here, as
   // after a crash, and RocksDB's recovery at the next start decides what is on disk.
@@ -209,6 +210,9 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
 int main(int argc, char** argv) {
   const auto process_started = std::chrono::steady_clock::now();
   std::signal(SIGPIPE, SIG_IGN);
+  // SIGHUP means "reload" (runtime.md §5.3), never "exit": ignored until the server's handler
+  // takes it over, and again after the server is gone (asio restores the default action).
+  std::signal(SIGHUP, SIG_IGN);
   const auto cli = rstmdb::config::parse_command_line(argc, argv);
   if (!cli.ok()) {
     std::cerr << "rstmdbd: " << cli.error << "\n\n" << rstmdb::config::usage_text();

@@ -13,8 +13,12 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <thread>
 #include <vector>
@@ -30,6 +34,17 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr unsigned kMaxIoThreads = 16;
 // Threads for scans (LIST_*, WAL_READ): enough to overlap two long reads on a 2-core box.
 constexpr std::size_t kBlockingThreads = 2;
+// Pause after an accept failure (EMFILE, ENFILE, ENOBUFS, ...): short, so a transient shortage
+// costs little latency; doubled per consecutive failure up to the cap, so a lasting one costs
+// one accept attempt per second instead of a spinning core.
+constexpr auto kAcceptBackoffInitial = std::chrono::milliseconds(10);
+constexpr auto kAcceptBackoffMax = std::chrono::milliseconds(1000);
+// Waiting connections closed per pause under fd exhaustion, at most; the rest wait for the next
+// round, so one burst cannot hold the acceptor's strand.
+constexpr std::size_t kMaxShedPerPause = 1024;
+// How often suppressed-warning counts are looked at; each is reported once its 10 s window has
+// passed, so the report comes at most this late.
+constexpr auto kWarningFlushTick = std::chrono::seconds(1);
 
 std::string endpoint_text(const tcp::endpoint& ep) {
   if (ep.address().is_v6()) return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
@@ -42,9 +57,26 @@ const char* signal_name(int signal_number) {
       return "SIGTERM";
     case SIGINT:
       return "SIGINT";
+    case SIGHUP:
+      return "SIGHUP";
     default:
       return "signal";
   }
+}
+
+// Compares with an errno value without going through error_condition (whose virtual
+// equivalence check is not needed for accept()'s plain system errors).
+bool is_errno(const boost::system::error_code& ec, int value) {
+  return ec.category() == boost::system::system_category() && ec.value() == value;
+}
+
+// accept() failed for a reason that belongs to one connection, not to the process.
+bool is_per_connection_error(const boost::system::error_code& ec) {
+  return is_errno(ec, ECONNABORTED) || is_errno(ec, EPROTO);
+}
+
+int open_reserve_fd() {
+  return ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 }  // namespace
@@ -79,8 +111,11 @@ Server::Server(config::Config config, engine::Engine& engine, const ServiceNotif
                       : std::clamp(std::thread::hardware_concurrency(), 1u, kMaxIoThreads)),
       io_(static_cast<int>(io_threads_)),
       acceptor_(asio::make_strand(io_)),
-      signals_(io_, SIGTERM, SIGINT),
+      signals_(io_, SIGTERM, SIGINT, SIGHUP),
       grace_timer_(io_),
+      accept_backoff_timer_(acceptor_.get_executor()),
+      warning_flush_timer_(io_),
+      warnings_(get_logger("server")),
       notifier_(notifier),
       heartbeat_(io_.get_executor(), notifier, watchdog_interval, [this] { return service_status(); }) {
   services_.config = &config_;
@@ -99,7 +134,9 @@ Server::Server(config::Config config, engine::Engine& engine, const ServiceNotif
   register_data_ops(dispatcher_, services_);
 }
 
-Server::~Server() = default;
+Server::~Server() {
+  if (reserve_fd_ >= 0) ::close(reserve_fd_);
+}
 
 SessionLimits Server::session_limits() const {
   return SessionLimits{
@@ -107,6 +144,7 @@ SessionLimits Server::session_limits() const {
       .max_in_flight = config_.network.max_in_flight,
       .max_write_buffer_bytes = config_.network.max_write_buffer_bytes,
       .idle_timeout = std::chrono::seconds(config_.network.idle_timeout_secs),
+      .write_timeout = std::chrono::seconds(config_.network.write_timeout_secs),
       .auth_required = config_.auth.required,
       .max_auth_failures = config_.auth.max_failures_per_connection,
   };
@@ -124,6 +162,18 @@ std::string Server::service_status() const {
 
 int Server::run() {
   auto log = get_logger("server");
+  fd_budget_ = apply_fd_budget(config_.network.max_connections, config_.storage.max_open_files);
+  max_connections_ = fd_budget_.effective_connections;
+  if (fd_budget_.clamped()) {
+    log->warn(
+        "fd budget: {} does not fit; accepting at most {} connection(s) instead of {} (raise LimitNOFILE "
+        "/ ulimit -n, or lower storage.max_open_files or network.max_connections)",
+        describe(fd_budget_), fd_budget_.effective_connections, fd_budget_.configured_connections);
+  } else {
+    log->info("fd budget: {}", describe(fd_budget_));
+  }
+  reserve_fd_ = open_reserve_fd();
+
   std::string host, port;
   if (!split_host_port(config_.network.bind_addr, host, port)) {
     log->error("cannot bind {}: not host:port", config_.network.bind_addr);
@@ -142,6 +192,8 @@ int Server::run() {
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  // shed_waiting_connections() calls accept4() itself and must never block.
+  if (!ec) acceptor_.native_non_blocking(true, ec);
   if (ec) {
     log->error("cannot bind {}: {}", config_.network.bind_addr, ec.message());
     return kExitCannotBind;
@@ -151,6 +203,7 @@ int Server::run() {
 
   asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
   asio::co_spawn(io_, signal_loop(), asio::detached);
+  asio::co_spawn(io_, warning_flush_loop(), asio::detached);
   const auto ready_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at_)
           .count();
@@ -190,34 +243,89 @@ int Server::run() {
 }
 
 asio::awaitable<void> Server::accept_loop() {
-  auto log = get_logger("server");
+  auto backoff = std::chrono::duration_cast<std::chrono::steady_clock::duration>(kAcceptBackoffInitial);
   for (;;) {
     auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), kUseTuple);
     if (shutting_down_) co_return;
-    if (ec) {
-      if (ec == asio::error::operation_aborted) co_return;
-      // EMFILE and friends: keep accepting; the condition is usually transient.
-      log->warn("accept failed: {}", ec.message());
+    if (!ec) {
+      backoff = kAcceptBackoffInitial;
+      if (reserve_fd_ < 0) reserve_fd_ = open_reserve_fd();  // lost to a race while shedding
+      accept_connection(std::move(socket));
       continue;
     }
-    std::shared_ptr<Session> session;
-    {
-      std::lock_guard lock(sessions_mutex_);
-      if (sessions_.size() >= config_.network.max_connections) {
-        boost::system::error_code ignored;
-        log->warn("connection limit reached ({}), rejecting {}", config_.network.max_connections,
-                  endpoint_text(socket.remote_endpoint(ignored)));
-        socket.close(ignored);
-        continue;
-      }
-      boost::system::error_code opt_ec;
-      socket.set_option(tcp::no_delay(true), opt_ec);
-      socket.set_option(asio::socket_base::keep_alive(true), opt_ec);
-      const std::uint64_t id = next_session_id_++;
-      session = std::make_shared<Session>(std::move(socket), id, session_limits(), dispatcher_, *this);
-      sessions_.emplace(id, session);
+    if (ec == asio::error::operation_aborted) co_return;
+    if (is_per_connection_error(ec)) {
+      warnings_.accept_failed.warn("accept failed: {}", ec.message());
+      continue;
     }
-    session->start();
+    // Out of descriptors (or kernel memory): waiting clients are told at once instead of
+    // hanging in the backlog, then accepting pauses.
+    const bool out_of_fds = is_errno(ec, EMFILE) || is_errno(ec, ENFILE);
+    if (reserve_fd_ < 0) reserve_fd_ = open_reserve_fd();
+    const std::size_t shed = out_of_fds ? shed_waiting_connections() : 0;
+    warnings_.accept_failed.warn(
+        "accept failed: {} (RLIMIT_NOFILE {}, {} connection(s) open); closed {} waiting connection(s), "
+        "pausing accepts for {} ms",
+        ec.message(), fd_budget_.after.soft, live_sessions(), shed,
+        std::chrono::duration_cast<std::chrono::milliseconds>(backoff).count());
+    accept_backoff_timer_.expires_after(backoff);
+    co_await accept_backoff_timer_.async_wait(kUseTuple);
+    if (shutting_down_) co_return;
+    backoff = std::min<std::chrono::steady_clock::duration>(backoff * 2, kAcceptBackoffMax);
+  }
+}
+
+void Server::accept_connection(tcp::socket socket) {
+  std::shared_ptr<Session> session;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    const std::uint32_t limit = max_connections_.load();
+    if (sessions_.size() >= limit) {
+      boost::system::error_code ignored;
+      warnings_.connection_limit.warn("connection limit reached ({}), rejecting {}", limit,
+                                      endpoint_text(socket.remote_endpoint(ignored)));
+      socket.close(ignored);
+      return;
+    }
+    boost::system::error_code opt_ec;
+    socket.set_option(tcp::no_delay(true), opt_ec);
+    socket.set_option(asio::socket_base::keep_alive(true), opt_ec);
+    const std::uint64_t id = next_session_id_++;
+    session =
+        std::make_shared<Session>(std::move(socket), id, session_limits(), dispatcher_, *this, warnings_);
+    sessions_.emplace(id, session);
+  }
+  session->start();
+}
+
+std::size_t Server::shed_waiting_connections() {
+  std::size_t shed = 0;
+  while (shed < kMaxShedPerPause && reserve_fd_ >= 0) {
+    ::close(reserve_fd_);
+    const int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);  // nothing written: the client sees the connection closed, as at the limit
+      ++shed;
+    }
+    // If another thread took the freed descriptor meanwhile, this fails and the next round
+    // tries again; the backoff applies either way.
+    reserve_fd_ = open_reserve_fd();
+    if (fd < 0) break;  // EAGAIN: nobody else waiting (or EMFILE: the descriptor was taken)
+  }
+  return shed;
+}
+
+std::size_t Server::live_sessions() {
+  std::lock_guard lock(sessions_mutex_);
+  return sessions_.size();
+}
+
+asio::awaitable<void> Server::warning_flush_loop() {
+  for (;;) {
+    warning_flush_timer_.expires_after(kWarningFlushTick);
+    auto [ec] = co_await warning_flush_timer_.async_wait(kUseTuple);
+    if (ec || stopped_) co_return;
+    warnings_.flush();
   }
 }
 
@@ -233,7 +341,9 @@ asio::awaitable<void> Server::signal_loop() {
   for (;;) {
     auto [ec, signal_number] = co_await signals_.async_wait(kUseTuple);
     if (ec) co_return;
-    if (!shutting_down_) {
+    if (signal_number == SIGHUP) {
+      reload(signal_name(signal_number));
+    } else if (!shutting_down_) {
       begin_shutdown(std::string("received ") + signal_name(signal_number));
     } else {
       get_logger("server")->info("received {} again; closing connections now", signal_name(signal_number));
@@ -247,6 +357,17 @@ void Server::stop_after_storage_failure() {
   asio::post(io_, [this] {
     if (!shutting_down_) begin_shutdown("storage failure");
   });
+}
+
+// The one place a configuration reload hooks in (runtime.md §5.4: SIGHUP, `rstmdbd reload`,
+// `systemctl reload`): re-read and validate the configuration, then swap the reloadable keys.
+// The work is bracketed with notifier_.reloading(...) / notifier_.ready(...) (runtime.md §5.2).
+// Until that is built a reload request is logged and changes nothing; it never ends the process.
+void Server::reload(std::string_view trigger) {
+  get_logger("server")->warn(
+      "received {}: configuration reload is not available in this build yet; "
+      "the configuration is unchanged",
+      trigger);
 }
 
 void Server::begin_shutdown(std::string_view cause) {
@@ -265,6 +386,7 @@ void Server::begin_shutdown(std::string_view cause) {
   asio::post(acceptor_.get_executor(), [this] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
+    accept_backoff_timer_.cancel();
   });
   for (auto& s : live)
     s->drain();

@@ -1,10 +1,18 @@
 // The RCP listener: the io_context and its threads, the acceptor, the live-session registry
-// with the connection limit, and graceful shutdown on SIGTERM/SIGINT (runtime.md §5.3).
+// with the connection limit, the file-descriptor budget (runtime.md §5.5), signals and graceful
+// shutdown on SIGTERM/SIGINT (§5.3); SIGHUP asks for a reload (§5.4) and never ends the process.
+//
+// Accepting under fd exhaustion (EMFILE/ENFILE): the acceptor closes the connections waiting
+// in the backlog (with one reserve descriptor it frees for the purpose), then pauses accepting
+// for kAcceptBackoffInitial, doubling up to kAcceptBackoffMax while the condition lasts; it
+// never spins, and established connections keep being served.
 #pragma once
 
 #include "config/config.hpp"
 #include "server/auth.hpp"
 #include "server/dispatcher.hpp"
+#include "server/fd_budget.hpp"
+#include "server/rate_limited_warning.hpp"
 #include "server/sd_notify.hpp"
 #include "server/session.hpp"
 
@@ -49,9 +57,17 @@ class Server final : public ConnectionRegistry {
   // received (writes get WAL_IO_ERROR from the engine), close, and make run() return 1.
   void stop_after_storage_failure();
 
+  // The connection limit in force: network.max_connections, clamped by the fd budget.
+  std::uint32_t effective_max_connections() const noexcept { return max_connections_.load(); }
+
  private:
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> signal_loop();
+  boost::asio::awaitable<void> warning_flush_loop();
+  void accept_connection(boost::asio::ip::tcp::socket socket);
+  std::size_t shed_waiting_connections();
+  std::size_t live_sessions();
+  void reload(std::string_view trigger);
   // `cause` names what started it in the log ("received SIGTERM", "storage failure").
   void begin_shutdown(std::string_view cause);
   void finish_shutdown_if_idle();
@@ -73,6 +89,14 @@ class Server final : public ConnectionRegistry {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer grace_timer_;
+  boost::asio::steady_timer accept_backoff_timer_;  // on the acceptor's strand
+  boost::asio::steady_timer warning_flush_timer_;
+  // Kept open so that under EMFILE one descriptor can be freed to accept-and-close a waiting
+  // connection; -1 while it is lent out. Touched only on the acceptor's strand.
+  int reserve_fd_ = -1;
+  ClientWarnings warnings_;
+  FdBudget fd_budget_;
+  std::atomic<std::uint32_t> max_connections_{0};
   // Reload (runtime.md §5.4) brackets its work with notifier_.reloading("reloading
   // configuration") ... notifier_.ready(service_status()).
   const ServiceNotifier& notifier_;

@@ -1,8 +1,10 @@
 #include "server/session.hpp"
 
 #include "protocol/envelope.hpp"
+#include "protocol/frame.hpp"
 #include "protocol/frame_encoder.hpp"
 #include "server/logging.hpp"
+#include "server/rate_limited_warning.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -11,13 +13,18 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
+#include <linux/sockios.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+
+#include <algorithm>
+#include <vector>
 
 namespace rstmdb::server {
 
 namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -25,6 +32,24 @@ namespace {
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 // Responses coalesced into one socket write, at most.
 constexpr std::size_t kMaxCoalescedWriteBytes = 1024 * 1024;
+
+// The largest framed reply: a payload at the outgoing limit (protocol.md §4; larger ones are
+// replaced by an error) in the framing with the largest header (RCPX).
+constexpr std::size_t kMaxReplyFrameBytes = protocol::kMaxPayloadBytes + protocol::kRcpxHeaderSize;
+// What a started write reserves of max_write_buffer_bytes until it is answered. Writes are the
+// only requests that run concurrently on one connection, so this sets their pipelining depth,
+// ceil(B / 4 MiB): 16 at the default B of 64 MiB, the benchmark's depth. Their replies are
+// usually small, but an APPLY_EVENT or SNAPSHOT reply carries the instance's ctx (up to the
+// 16 MiB frame), so the worst case is that many full frames: ~4B + F (session.hpp).
+constexpr std::size_t kWriteReplyReservation = 4 * 1024 * 1024;
+
+// Closing after the last reply: how long, and how much, the peer's remaining input is read and
+// discarded so that close() does not answer unread input with a reset that would purge replies
+// not yet delivered; and how often it looks whether everything sent has been acknowledged (then
+// it closes at once: one round trip for a peer that reads).
+constexpr auto kCloseDrainTimeout = std::chrono::seconds(2);
+constexpr auto kCloseDrainPoll = std::chrono::milliseconds(5);
+constexpr std::size_t kCloseDrainMaxBytes = 64 * 1024 * 1024;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
@@ -51,19 +76,37 @@ void log_spawn_failure(std::exception_ptr e) {
   }
 }
 
+std::string encode_payload(const std::string& request_id, Reply& reply) {
+  return std::visit(
+      [&](auto& outcome) -> std::string {
+        using T = std::decay_t<decltype(outcome)>;
+        if constexpr (std::is_same_v<T, boost::json::object>) {
+          return protocol::encode_ok_response(request_id, outcome);
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          return protocol::encode_ok_response_raw(request_id, outcome);
+        } else {
+          return protocol::encode_error_response(request_id, outcome);
+        }
+      },
+      reply.outcome);
+}
+
 }  // namespace
 
 Session::Session(Socket socket, std::uint64_t id, SessionLimits limits, const Dispatcher& dispatcher,
-                 ConnectionRegistry& registry)
+                 ConnectionRegistry& registry, ClientWarnings& warnings)
     : socket_(std::move(socket)),
       limits_(limits),
       dispatcher_(dispatcher),
       registry_(registry),
+      warnings_(warnings),
       decoder_(limits.max_frame_bytes),
-      last_message_(std::chrono::steady_clock::now()),
-      writer_wakeup_(socket_.get_executor(), std::chrono::steady_clock::time_point::max()),
-      reader_wakeup_(socket_.get_executor(), std::chrono::steady_clock::time_point::max()),
-      idle_timer_(socket_.get_executor()) {
+      last_message_(Clock::now()),
+      last_write_progress_(last_message_),
+      writer_wakeup_(socket_.get_executor(), Clock::time_point::max()),
+      reader_wakeup_(socket_.get_executor(), Clock::time_point::max()),
+      watchdog_timer_(socket_.get_executor()),
+      linger_timer_(socket_.get_executor()) {
   context_.connection_id = id;
   context_.peer = peer_of(socket_);
 }
@@ -77,9 +120,9 @@ void Session::start() {
       socket_.get_executor(), [self] { return self->read_loop(); }, log_spawn_failure);
   asio::co_spawn(
       socket_.get_executor(), [self] { return self->write_loop(); }, log_spawn_failure);
-  if (limits_.idle_timeout.count() > 0) {
+  if (limits_.idle_timeout.count() > 0 || limits_.write_timeout.count() > 0) {
     asio::co_spawn(
-        socket_.get_executor(), [self] { return self->idle_loop(); }, log_spawn_failure);
+        socket_.get_executor(), [self] { return self->watchdog_loop(); }, log_spawn_failure);
   }
 }
 
@@ -106,7 +149,17 @@ void Session::deliver(std::uint64_t slot, Reply reply) {
 }
 
 bool Session::reading_paused() const noexcept {
-  return slots_.size() >= limits_.max_in_flight || unsent_bytes_ >= limits_.max_write_buffer_bytes;
+  return slots_.size() >= limits_.max_in_flight || unsent_bytes_ >= limits_.max_write_buffer_bytes ||
+         queued_bytes_ >= limits_.max_write_buffer_bytes;
+}
+
+bool Session::reply_budget_full() const noexcept {
+  return unsent_bytes_ + reserved_bytes_ >= limits_.max_write_buffer_bytes;
+}
+
+void Session::end_input(std::string_view reason) {
+  if (!input_done_) end_reason_ = reason;
+  input_done_ = true;
 }
 
 asio::awaitable<void> Session::read_loop() {
@@ -115,42 +168,48 @@ asio::awaitable<void> Session::read_loop() {
       auto result = decoder_.next();
       if (std::holds_alternative<protocol::NeedMore>(result)) break;
       if (auto* failure = std::get_if<protocol::CloseConnection>(&result)) {
-        get_logger("server")->warn("connection {} peer={} closed: protocol error {}: {}",
-                                   context_.connection_id, context_.peer,
-                                   protocol::close_reason_name(failure->reason), failure->detail);
-        close("protocol_error");
-        co_return;
+        warnings_.protocol_error.warn("connection {} peer={} closed: protocol error {}: {}",
+                                      context_.connection_id, context_.peer,
+                                      protocol::close_reason_name(failure->reason), failure->detail);
+        // Requests received before the bad bytes are still answered; then the connection
+        // closes (protocol.md §5: nothing is written for the violation itself).
+        end_input("protocol_error");
+        break;
       }
       on_message(std::get<protocol::DecodedMessage>(result));
     }
     if (closed_ || input_done_) break;
     if (reading_paused()) {
+      reader_parked_ = true;
       co_await reader_wakeup_.async_wait(kUseTuple);
+      reader_parked_ = false;
       continue;
     }
     if (draining_) {
       // Everything fully received has been dispatched; a partial message is dropped.
-      input_done_ = true;
+      end_input("shutdown");
       break;
     }
     auto buffer = decoder_.prepare(kReadChunkBytes);
     auto [ec, n] =
         co_await socket_.async_read_some(asio::buffer(buffer.data(), buffer.size()),
                                          asio::bind_cancellation_slot(read_cancel_.slot(), kUseTuple));
-    if (ec == asio::error::operation_aborted && draining_ && !closed_) continue;
+    if (ec == asio::error::operation_aborted && !closed_ && !input_done_) continue;  // drain()
     if (ec) {
-      if (closed_) co_return;
+      if (closed_ || input_done_) break;
       if (decoder_.mid_message()) {
         get_logger("server")->debug("connection {} peer={}: EOF inside a message; partial message discarded",
                                     context_.connection_id, context_.peer);
       }
       // The client finished sending (or the socket failed): answer what was received, then close.
-      input_done_ = true;
+      peer_eof_ = true;
+      end_input("client");
       break;
     }
     decoder_.commit(n);
   }
   input_done_ = true;
+  reader_done_ = true;
   wake_writer();
 }
 
@@ -158,12 +217,12 @@ Session::Slot& Session::new_slot(protocol::Framing framing, std::size_t bytes_in
   Slot& slot = slots_.emplace_back();
   slot.framing = framing;
   slot.bytes_in = bytes_in;
-  slot.received = std::chrono::steady_clock::now();
+  slot.received = Clock::now();
   return slot;
 }
 
 void Session::on_message(const protocol::DecodedMessage& message) {
-  last_message_ = std::chrono::steady_clock::now();
+  last_message_ = Clock::now();
   if (context_.kind == protocol::ConnectionKind::Undetermined) {
     context_.kind = decoder_.kind();
     context_.event_framing = context_.kind == protocol::ConnectionKind::Jsonl    ? protocol::Framing::Jsonl
@@ -195,14 +254,20 @@ void Session::on_message(const protocol::DecodedMessage& message) {
   slot.is_write = op->flags.writes;
   if (op->name == "BYE") {
     // Requests pipelined behind BYE are discarded without responses (protocol.md §13).
-    input_done_ = true;
+    end_input("client");
   }
   slot.pending = std::make_unique<PendingRequest>(PendingRequest{std::move(request), op});
+  queued_bytes_ += slot.bytes_in;
   start_ready_requests();
 }
 
 void Session::start_ready_requests() {
-  while (next_to_start_ < slots_.size() && !closed_) {
+  // A handler that answers inline lands in complete(), which calls here again: return and let
+  // the loop below continue, so a long queue of inline requests runs iteratively.
+  if (starting_) return;
+  starting_ = true;
+  bool started_any = false;
+  while (next_to_start_ < slots_.size() && !closed_ && !close_requested_) {
     Slot& slot = slots_[next_to_start_];
     if (slot.started) {
       ++next_to_start_;
@@ -210,16 +275,24 @@ void Session::start_ready_requests() {
     }
     const bool nothing_unfinished = unfinished_reads_ == 0 && unfinished_writes_ == 0;
     const bool write_behind_writes = slot.is_write && unfinished_reads_ == 0;
-    if (!nothing_unfinished && !write_behind_writes) return;
+    if (!nothing_unfinished && !write_behind_writes) break;
+    // Reply memory: wait for the writer to make room (it calls here after each write).
+    if (reply_budget_full()) break;
     const std::uint64_t slot_id = front_slot_id_ + next_to_start_;
     ++next_to_start_;
     run_request(slot_id);
+    started_any = true;
   }
+  starting_ = false;
+  if (started_any) wake_reader();
 }
 
 void Session::run_request(std::uint64_t slot_id) {
   Slot* slot = find_slot(slot_id);
   slot->started = true;
+  slot->reserved = slot->is_write ? kWriteReplyReservation : kMaxReplyFrameBytes;
+  reserved_bytes_ += slot->reserved;
+  queued_bytes_ -= slot->bytes_in;
   if (slot->is_write) {
     ++unfinished_writes_;
   } else {
@@ -253,6 +326,8 @@ void Session::complete(std::uint64_t slot_id, Reply reply) {
   } else {
     --unfinished_reads_;
   }
+  reserved_bytes_ -= slot->reserved;
+  slot->reserved = 0;
 
   // AUTH failure accounting lives here because closing is a session matter.
   if (slot->op_name == "AUTH") {
@@ -261,50 +336,49 @@ void Session::complete(std::uint64_t slot_id, Reply reply) {
       ++context_.auth_failures;
       if (limits_.max_auth_failures != 0 && context_.auth_failures >= limits_.max_auth_failures) {
         reply.close_connection = true;
+        warnings_.auth_failures.warn("connection {} peer={} closed after {} failed AUTH attempt(s)",
+                                     context_.connection_id, context_.peer, context_.auth_failures);
       }
     }
   }
 
-  std::string payload;
-  std::visit(
-      [&](auto& outcome) {
-        using T = std::decay_t<decltype(outcome)>;
-        if constexpr (std::is_same_v<T, boost::json::object>) {
-          payload = protocol::encode_ok_response(slot->request_id, outcome);
-        } else if constexpr (std::is_same_v<T, std::string>) {
-          payload = protocol::encode_ok_response_raw(slot->request_id, outcome);
-        } else {
-          payload = protocol::encode_error_response(slot->request_id, outcome);
-        }
-      },
-      reply.outcome);
+  std::string payload = encode_payload(slot->request_id, reply);
+  const auto code = error_code_or_empty(reply);
+  const bool failed = !code.empty();
+  const std::string code_text(failed ? code : "-");
+  reply.outcome = boost::json::object();  // the result may be a whole frame: free it before framing
   if (payload.size() > protocol::kMaxPayloadBytes) {
     payload = protocol::encode_error_response(
         slot->request_id,
         protocol::bad_request("response too large (" + std::to_string(payload.size()) + " bytes)"));
   }
   protocol::append_frame(slot->bytes, slot->framing, payload);
+  payload = std::string();
   slot->close_after = reply.close_connection;
   unsent_bytes_ += slot->bytes.size();
 
   auto log = get_logger("request");
   if (log->should_log(spdlog::level::debug)) {
-    const auto dur = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
-                                                                           slot->received);
-    const auto code = error_code_or_empty(reply);
+    const auto dur = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - slot->received);
     log->debug("conn={} peer={} op={} id_bytes={} status={} code={} dur_us={} bytes_in={} bytes_out={}",
                context_.connection_id, context_.peer, slot->op_name, slot->request_id.size(),
-               code.empty() ? "ok" : "error", code.empty() ? "-" : code, dur.count(), slot->bytes_in,
-               slot->bytes.size());
+               failed ? "error" : "ok", code_text, dur.count(), slot->bytes_in, slot->bytes.size());
   }
 
+  if (reply.close_connection) {
+    // Nothing after this reply runs or is answered; the writer closes once it is out.
+    close_requested_ = true;
+    end_input("client");
+    read_cancel_.emit(asio::cancellation_type::terminal);
+    wake_reader();
+  }
   start_ready_requests();
   wake_writer();
 }
 
 asio::awaitable<void> Session::write_loop() {
   for (;;) {
-    if (closed_) co_return;
+    if (closed_) break;
     write_buffer_.clear();
     bool close_after = false;
     while (!slots_.empty() && slots_.front().ready && write_buffer_.size() < kMaxCoalescedWriteBytes) {
@@ -321,50 +395,140 @@ asio::awaitable<void> Session::write_loop() {
       if (close_after) break;
     }
     if (!write_buffer_.empty()) {
-      const std::size_t size = write_buffer_.size();
-      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(write_buffer_), kUseTuple);
-      unsent_bytes_ -= size;
-      if (ec) {
-        close("client");
-        co_return;
-      }
+      if (!co_await write_all()) break;
       if (close_after) {
-        close("client");
-        co_return;
+        co_await graceful_close("client");
+        break;
       }
-      wake_reader();
       continue;
     }
     if (input_done_ && slots_.empty()) {
-      close(draining_ ? "shutdown" : "client");
-      co_return;
+      if (peer_eof_) {
+        close("client");  // the peer closed first; nothing is left unread
+      } else {
+        co_await graceful_close(end_reason_);
+      }
+      break;
     }
+    writer_parked_ = true;
     co_await writer_wakeup_.async_wait(kUseTuple);
+    writer_parked_ = false;
   }
+  std::string().swap(write_buffer_);
 }
 
-asio::awaitable<void> Session::idle_loop() {
+// Writes write_buffer_ in as many steps as the socket takes, recording each step as progress
+// for the write timeout and giving the freed budget to waiting requests and the reader.
+// Returns false if the connection is gone.
+asio::awaitable<bool> Session::write_all() {
+  write_pending_ = true;
+  last_write_progress_ = Clock::now();  // the write-timeout clock starts when there is output
+  std::size_t offset = 0;
+  while (offset < write_buffer_.size()) {
+    auto [ec, n] = co_await socket_.async_write_some(
+        asio::buffer(write_buffer_.data() + offset, write_buffer_.size() - offset), kUseTuple);
+    if (ec || closed_) {
+      write_pending_ = false;
+      close("client");
+      co_return false;
+    }
+    offset += n;
+    unsent_bytes_ -= n;
+    last_write_progress_ = Clock::now();
+    start_ready_requests();
+    if (!reading_paused()) wake_reader();
+  }
+  write_pending_ = false;
+  co_return true;
+}
+
+asio::awaitable<void> Session::graceful_close(std::string_view reason) {
+  end_input(reason);
+  read_cancel_.emit(asio::cancellation_type::terminal);
+  wake_reader();
+  while (!reader_done_ && !closed_) {
+    writer_parked_ = true;
+    co_await writer_wakeup_.async_wait(kUseTuple);
+    writer_parked_ = false;
+  }
+  if (closed_) co_return;
+  boost::system::error_code ec;
+  socket_.shutdown(Socket::shutdown_send, ec);  // FIN after the replies already queued
+  if (!ec) {
+    // Discard the peer's input until it closes, or until everything we sent has been
+    // acknowledged (a reset can then no longer cut a reply off), or the deadline.
+    linger_deadline_ = Clock::now() + kCloseDrainTimeout;
+    arm_linger_check();
+    std::vector<char> sink(kReadChunkBytes);
+    std::size_t discarded = 0;
+    while (discarded < kCloseDrainMaxBytes && !closed_) {
+      auto [read_ec, n] = co_await socket_.async_read_some(asio::buffer(sink), kUseTuple);
+      if (read_ec) break;  // EOF, the linger check, or a socket error
+      discarded += n;
+    }
+    linger_timer_.cancel();
+    // What has arrived meanwhile is discarded too, so close() sends a FIN rather than a reset.
+    boost::system::error_code read_ec;
+    while (!closed_ && discarded < kCloseDrainMaxBytes && socket_.available(read_ec) > 0 && !read_ec) {
+      discarded += socket_.read_some(asio::buffer(sink), read_ec);
+    }
+  }
+  close(reason);
+}
+
+void Session::arm_linger_check() {
+  linger_timer_.expires_after(kCloseDrainPoll);
+  linger_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->closed_) return;
+    int unacked = 0;
+    const bool all_acked = ::ioctl(self->socket_.native_handle(), SIOCOUTQ, &unacked) == 0 && unacked == 0;
+    if (all_acked || Clock::now() >= self->linger_deadline_) {
+      boost::system::error_code ignored;
+      self->socket_.cancel(ignored);  // ends the discarding read in graceful_close()
+      return;
+    }
+    self->arm_linger_check();
+  });
+}
+
+asio::awaitable<void> Session::watchdog_loop() {
+  const auto idle = limits_.idle_timeout;
+  const auto write = limits_.write_timeout;
   while (!closed_) {
-    const auto deadline = last_message_ + limits_.idle_timeout;
-    if (std::chrono::steady_clock::now() >= deadline && slots_.empty()) {
+    const auto now = Clock::now();
+    if (write.count() > 0 && write_pending_ && now - last_write_progress_ >= write) {
+      warnings_.write_timeout.warn(
+          "connection {} peer={} closed: no write progress for {} s ({} reply bytes unsent; "
+          "network.write_timeout_secs)",
+          context_.connection_id, context_.peer, write.count(), unsent_bytes_);
+      close("write_timeout");
+      co_return;
+    }
+    // Busy means a request is running. Replies or requests that only wait for the peer to read
+    // do not keep a connection alive; write progress does.
+    const bool busy = unfinished_reads_ + unfinished_writes_ > 0;
+    const auto last_activity = std::max(last_message_, last_write_progress_);
+    if (idle.count() > 0 && !busy && now - last_activity >= idle) {
       get_logger("server")->debug("connection {} peer={} idle for {}s; closing", context_.connection_id,
-                                  context_.peer, limits_.idle_timeout.count());
+                                  context_.peer, idle.count());
       close("idle");
       co_return;
     }
-    // Past the deadline with requests still unanswered, the connection is busy, not idle:
-    // look again a full timeout later rather than polling.
-    const auto now = std::chrono::steady_clock::now();
-    idle_timer_.expires_at(deadline > now ? deadline : now + limits_.idle_timeout);
-    co_await idle_timer_.async_wait(kUseTuple);
+    // Next look: the exact deadline when one is known, otherwise one period later (a write that
+    // starts meanwhile is then still caught exactly at its own deadline).
+    auto next = Clock::time_point::max();
+    if (idle.count() > 0) next = std::min(next, busy ? now + idle : last_activity + idle);
+    if (write.count() > 0) next = std::min(next, write_pending_ ? last_write_progress_ + write : now + write);
+    watchdog_timer_.expires_at(next);
+    co_await watchdog_timer_.async_wait(kUseTuple);
   }
 }
 
 void Session::wake_writer() {
-  writer_wakeup_.cancel();
+  if (writer_parked_) writer_wakeup_.cancel();
 }
 void Session::wake_reader() {
-  reader_wakeup_.cancel();
+  if (reader_parked_) reader_wakeup_.cancel();
 }
 
 void Session::close(std::string_view reason) {
@@ -377,7 +541,13 @@ void Session::close(std::string_view reason) {
   read_cancel_.emit(asio::cancellation_type::terminal);
   writer_wakeup_.cancel();
   reader_wakeup_.cancel();
-  idle_timer_.cancel();
+  watchdog_timer_.cancel();
+  linger_timer_.cancel();
+  // Release the connection's memory now rather than when the last completion lets go of the
+  // session: queued requests and unsent replies. Late answers find no slot and are dropped.
+  slots_.clear();
+  slots_.shrink_to_fit();
+  unsent_bytes_ = reserved_bytes_ = queued_bytes_ = 0;
   get_logger("server")->debug("connection {} closed peer={} reason={}", context_.connection_id, context_.peer,
                               reason);
   registry_.on_session_closed(context_.connection_id, reason);

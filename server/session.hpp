@@ -1,17 +1,40 @@
-// One client connection: a reader coroutine that decodes messages and dispatches them, and a
-// single writer coroutine that drains the ordered response slots. Everything runs on the
-// connection's strand; other threads reach a session only through deliver(), drain() and
-// force_close(), which post to that strand.
+// One client connection: a reader coroutine that decodes messages and dispatches them, a
+// single writer coroutine that drains the ordered response slots, and a watchdog for the idle
+// and write timeouts. Everything runs on the connection's strand; other threads reach a
+// session only through deliver(), drain() and force_close(), which dispatch to that strand.
 //
 // Ordering (protocol.md §7): every decoded message gets a response slot in arrival order and
 // the writer only ever writes the front slot, so responses leave in request order whatever
 // order handlers finish in. A request starts only when every earlier request has finished,
 // except that a write may start while only earlier writes are still unfinished (they queue
 // FIFO to the storage sequencer, which preserves arrival order) — so each request sees the
-// effects of all earlier ones.
+// effects of all earlier ones. Handlers that answer inline never recurse into the next
+// request: start_ready_requests() is one loop, and an answer given inside it only marks the
+// slot ready.
 //
-// Backpressure (protocol.md §4): reading pauses while max_in_flight requests are unanswered
-// or unsent response bytes exceed max_write_buffer_bytes; nothing is dropped.
+// Memory of one connection (design.md invariant 7), with B = max_write_buffer_bytes and
+// F = kMaxReplyFrameBytes (the largest framed reply, 16 MiB + header; larger replies are
+// replaced by an error, and list/read pages are cut to fit):
+//   - Reading pauses while max_in_flight requests are unanswered, while B bytes of replies are
+//     unsent, or while B bytes of decoded requests wait to start (protocol.md §4: backpressure,
+//     never an error).
+//   - A request starts only while unsent + reserved reply bytes < B. A started request reserves
+//     what its reply may need until it is answered: a read or scan F (they run one at a time,
+//     so this costs no concurrency), a write kWriteReplyReservation (4 MiB), so the default B
+//     of 64 MiB keeps 16 writes pipelined per connection.
+//   - Worst case of reply bytes held: reads and scans B + F (the 96 x 16 MB WAL_READ case stays
+//     under 80 MiB); writes ceil(B / 4 MiB) x F, i.e. about 4B + F (a write's reply can carry a
+//     16 MiB ctx; with B = 64 MiB: 16 replies, 256 MiB). Each running write's request (at most
+//     max_frame_bytes) is held by the storage queue meanwhile. See docs/decisions.md.
+//   - A peer that stops reading is closed after write_timeout of no write progress and its
+//     memory released; the idle timeout counts a connection that is merely stuck (replies or
+//     requests waiting, nothing running) as idle.
+//
+// Closing: after BYE, the AUTH failure limit, a protocol error or a shutdown drain, every reply
+// due is written, then the socket is half-closed (shutdown(SHUT_WR)) and the peer's remaining
+// input read and discarded until the peer closes or has acknowledged everything sent, for at
+// most kCloseDrainTimeout (2 s), so a close never resets a reply away before it arrived. Idle
+// and write-timeout closes are immediate.
 #pragma once
 
 #include "protocol/frame_decoder.hpp"
@@ -32,13 +55,15 @@
 namespace rstmdb::server {
 
 class ConnectionRegistry;
+struct ClientWarnings;
 
 // Settings a session needs, copied from the configuration at accept time.
 struct SessionLimits {
   std::size_t max_frame_bytes;
   std::size_t max_in_flight;
   std::size_t max_write_buffer_bytes;
-  std::chrono::seconds idle_timeout;  // 0 = off
+  std::chrono::seconds idle_timeout;   // 0 = off
+  std::chrono::seconds write_timeout;  // 0 = off
   bool auth_required;
   std::uint32_t max_auth_failures;  // 0 = unlimited
 };
@@ -47,11 +72,12 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
  public:
   using Socket = boost::asio::ip::tcp::socket;
 
+  // `warnings` are the server's rate-limited client warnings; they outlive every session.
   Session(Socket socket, std::uint64_t id, SessionLimits limits, const Dispatcher& dispatcher,
-          ConnectionRegistry& registry);
+          ConnectionRegistry& registry, ClientWarnings& warnings);
   ~Session() override;
 
-  // Spawns the reader, writer and idle-timeout coroutines. Call once.
+  // Spawns the reader, writer and watchdog coroutines. Call once.
   void start();
 
   // Thread-safe. Stop reading, answer the requests already fully received, then close.
@@ -78,6 +104,7 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
     std::string request_id;
     std::string op_name;
     std::size_t bytes_in = 0;
+    std::size_t reserved = 0;  // reply bytes reserved while started and unanswered
     std::chrono::steady_clock::time_point received;
     std::string bytes;                        // the framed response, once ready
     std::unique_ptr<PendingRequest> pending;  // set until the request is started
@@ -85,7 +112,10 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
 
   boost::asio::awaitable<void> read_loop();
   boost::asio::awaitable<void> write_loop();
-  boost::asio::awaitable<void> idle_loop();
+  boost::asio::awaitable<bool> write_all();
+  boost::asio::awaitable<void> graceful_close(std::string_view reason);
+  void arm_linger_check();
+  boost::asio::awaitable<void> watchdog_loop();
 
   void on_message(const protocol::DecodedMessage& message);
   Slot& new_slot(protocol::Framing framing, std::size_t bytes_in);
@@ -93,6 +123,8 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
   void run_request(std::uint64_t slot_id);
   void complete(std::uint64_t slot_id, Reply reply);
   bool reading_paused() const noexcept;
+  bool reply_budget_full() const noexcept;
+  void end_input(std::string_view reason);
   void close(std::string_view reason);
   void wake_writer();
   void wake_reader();
@@ -102,6 +134,7 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
   SessionLimits limits_;
   const Dispatcher& dispatcher_;
   ConnectionRegistry& registry_;
+  ClientWarnings& warnings_;
   SessionContext context_;
   protocol::FrameDecoder decoder_;
 
@@ -110,16 +143,29 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
   std::size_t next_to_start_ = 0;      // index into slots_ of the first request not yet started
   std::size_t unfinished_reads_ = 0;   // started, not ready, not writes
   std::size_t unfinished_writes_ = 0;  // started, not ready, writes
-  std::size_t unsent_bytes_ = 0;
+  std::size_t unsent_bytes_ = 0;       // framed replies not yet written (ready slots + write_buffer_)
+  std::size_t reserved_bytes_ = 0;     // reservations of started, unanswered requests
+  std::size_t queued_bytes_ = 0;       // payloads of decoded requests not yet started
+  bool starting_ = false;              // inside start_ready_requests()
 
-  bool input_done_ = false;  // no more messages will be decoded
+  bool input_done_ = false;       // no more messages will be decoded
+  bool peer_eof_ = false;         // input ended because the peer closed (or reset) its side
+  bool close_requested_ = false;  // a reply with close_after is due: start nothing more
+  bool reader_done_ = false;
+  bool reader_parked_ = false;
+  bool writer_parked_ = false;
+  bool write_pending_ = false;  // the writer has bytes in flight to the socket
   bool draining_ = false;
   bool closed_ = false;
+  std::string_view end_reason_ = "client";  // close reason once input ended and replies are out
   std::chrono::steady_clock::time_point last_message_;
+  std::chrono::steady_clock::time_point last_write_progress_;
+  std::chrono::steady_clock::time_point linger_deadline_;
 
   boost::asio::steady_timer writer_wakeup_;
   boost::asio::steady_timer reader_wakeup_;
-  boost::asio::steady_timer idle_timer_;
+  boost::asio::steady_timer watchdog_timer_;
+  boost::asio::steady_timer linger_timer_;
   boost::asio::cancellation_signal read_cancel_;
   std::string write_buffer_;
 };

@@ -1,6 +1,7 @@
 #include "server/session_ops.hpp"
 
 #include "config/config.hpp"
+#include "config/features.hpp"
 #include "protocol/json_text.hpp"
 #include "server/auth.hpp"
 #include "server/params.hpp"
@@ -9,6 +10,8 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
+#include <vector>
 
 namespace rstmdb::server {
 
@@ -22,12 +25,37 @@ constexpr std::int64_t kProtocolVersion = 1;
 constexpr std::int64_t kMaxBatchOps = 100;
 constexpr std::string_view kWireBinary = "binary_json";
 constexpr std::string_view kWireJsonl = "jsonl";
-// The server's feature set, in the order results list it (protocol.md §10).
-constexpr std::array<std::string_view, 5> kFeatures = {"idempotency", "batch", "watch", "wal_read", "jsonl"};
+// The protocol features (protocol.md §10), in the order results list them. A feature that needs
+// an optional part of the server is advertised only when this build has it (config/features.hpp),
+// so INFO and HELLO never promise what answers "not implemented".
+struct ProtocolFeature {
+  std::string_view name;
+  std::optional<config::Feature> needs;
+};
+constexpr std::array<ProtocolFeature, 5> kProtocolFeatures = {{
+    {"idempotency", std::nullopt},
+    {"batch", std::nullopt},
+    {"watch", config::Feature::Subscriptions},
+    {"wal_read", std::nullopt},
+    {"jsonl", std::nullopt},
+}};
+
+// The advertised features, in server order; computed once.
+const std::vector<std::string_view>& server_features() {
+  static const std::vector<std::string_view> features = [] {
+    const auto built = config::FeatureSet::this_build();
+    std::vector<std::string_view> out;
+    for (const auto& f : kProtocolFeatures) {
+      if (!f.needs || built.has(*f.needs)) out.push_back(f.name);
+    }
+    return out;
+  }();
+  return features;
+}
 
 json::array all_features() {
   json::array out;
-  for (auto f : kFeatures)
+  for (auto f : server_features())
     out.emplace_back(f);
   return out;
 }
@@ -80,7 +108,7 @@ Reply hello(const protocol::Request& request, SessionContext& session) {
 
   json::array negotiated;
   if (features) {
-    for (auto f : kFeatures) {
+    for (auto f : server_features()) {
       if (std::find(features->begin(), features->end(), f) != features->end()) negotiated.emplace_back(f);
     }
   }

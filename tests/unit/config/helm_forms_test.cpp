@@ -69,7 +69,7 @@ TEST_CASE("the Helm chart's rendered config loads without warnings", "[config][h
 
   for (const char* fsync : {"every_write", "every_n:100", "every_ms:50", "never"}) {
     for (const char* level : {"trace", "debug", "info", "warn", "error"}) {
-      LoadOptions options;
+      LoadOptions options = forms_options();
       options.config_path = dir.write("config.yaml", helm_config(tokens, cert, key, ca, fsync, level));
       options.strict = true;
       const LoadResult r = load_config(options);
@@ -88,12 +88,33 @@ TEST_CASE("the Helm chart's rendered config loads without warnings", "[config][h
   }
 }
 
+TEST_CASE("this build refuses the full Helm config for exactly the features it lacks", "[config][helm]") {
+  TempDir dir;
+  const std::string tokens = dir.write("tokens.secret", "\n" + kHashA + "\n", 0640);
+  const std::string cert = dir.write("tls.crt", kCert);
+  const std::string key = dir.write("tls.key", kKey);
+  LoadOptions options;  // this build's features: no TLS, no metrics endpoint yet
+  options.config_path = dir.write("config.yaml", helm_config(tokens, cert, key, cert, "every_write", "info"));
+  options.strict = true;
+  const LoadResult r = load_config(options);
+  INFO(joined(r.errors) << joined(r.warnings));
+  CHECK(r.errors.size() == 2);
+  CHECK(any_line_has(r.errors,
+                     {"tls.enabled (file:", "cannot be true yet: this rstmdbd is built without TLS"}));
+  CHECK(any_line_has(
+      r.errors, {"metrics.enabled (file:", "cannot be true yet: this rstmdbd is built without the metrics"}));
+  CHECK(r.warnings.empty());
+}
+
 TEST_CASE("the Helm chart's minimal config (auth and TLS off) loads", "[config][helm]") {
+  LoadOptions this_build;
+  this_build.check_files = false;
   const LoadResult r = load_yaml(
       "network:\n  bind_addr: \"0.0.0.0:7401\"\n  idle_timeout_secs: 300\n  max_connections: 1000\n\n"
       "storage:\n  data_dir: \"/data\"\n  wal_segment_size_mb: 64\n  fsync_policy: \"every_write\"\n"
       "auth:\n  required: false\n\ncompaction:\n  enabled: false\n\nmetrics:\n  enabled: false\n\n"
-      "logging:\n  level: \"info\"\n");
+      "logging:\n  level: \"info\"\n",
+      this_build);
   REQUIRE(r.ok());
   CHECK(r.warnings.empty());
   CHECK(!r.config.compaction.enabled);

@@ -87,7 +87,7 @@ TEST_CASE("every key with an env var can be set from it", "[config][env]") {
     }
     env[std::string(key.env)] = value;
   }
-  LoadOptions options;
+  LoadOptions options = forms_options();
   options.env = env;
   options.check_files = false;
   // The secrets file is not read (check_files = false); TLS is off by the Bool value above.

@@ -35,7 +35,7 @@ TEST_CASE("check-config --print shows every key with value and source", "[config
 }
 
 TEST_CASE("check-config --print output loads back to the same configuration", "[config][render]") {
-  LoadOptions options;
+  LoadOptions options = forms_options();
   options.env = {
       {"RSTMDB_IDLE_TIMEOUT", "5"}, {"RSTMDB_FSYNC_POLICY", "every_n:9"}, {"RSTMDB_ACCESS_LOG", "all"}};
   options.flags = {{"tls.cipher_list", "ECDHE-RSA-AES128-GCM-SHA256"},
@@ -43,7 +43,7 @@ TEST_CASE("check-config --print output loads back to the same configuration", "[
                    {"storage.max_open_files", "-1"}};
   const LoadResult first = load_config(options);
   REQUIRE(first.ok());
-  const LoadResult second = load_config_from_string(render_effective_yaml(first), LoadOptions{}, "printed");
+  const LoadResult second = load_config_from_string(render_effective_yaml(first), forms_options(), "printed");
   INFO(render_effective_yaml(first) << joined(second.errors) << joined(second.warnings));
   REQUIRE(second.ok());
   CHECK(second.warnings.empty());

@@ -85,7 +85,7 @@ TEST_CASE("the sample's commented auth and TLS blocks load once uncommented", "[
     text += uncommented(line) + "\n";
   REQUIRE(text.find("\nauth:\n") != std::string::npos);
   REQUIRE(text.find("\ntls:\n") != std::string::npos);
-  LoadOptions options;
+  LoadOptions options = forms_options();
   options.check_files = false;  // the sample's paths point into /etc/rstmdb
   options.strict = true;
   const LoadResult r = load_config_from_string(text, options, "uncommented");

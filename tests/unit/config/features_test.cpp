@@ -1,0 +1,105 @@
+#include <catch2/catch.hpp>
+
+#include <set>
+
+#include "config/config_test_support.hpp"
+#include "config/features.hpp"
+#include "config/keys.hpp"
+#include "config/loader.hpp"
+
+using namespace rstmdb::config;
+using namespace rstmdb::config::test;
+
+namespace {
+
+LoadResult load_this_build(std::string_view yaml, std::map<std::string, std::string> env = {}) {
+  LoadOptions options;  // default features: this build's
+  options.env = std::move(env);
+  options.check_files = false;
+  return load_config_from_string(yaml, options, "/etc/rstmdb/config.yaml");
+}
+
+}  // namespace
+
+TEST_CASE("every feature key is a registered key, listed once", "[config][features]") {
+  std::set<std::string_view> seen;
+  for (const FeatureKey& fk : feature_keys()) {
+    INFO(fk.key);
+    CHECK(find_key(fk.key) != nullptr);
+    CHECK(seen.insert(fk.key).second);
+  }
+}
+
+TEST_CASE("keys that turn on an unbuilt feature are refused, naming key and source", "[config][features]") {
+  // Nothing of these is built yet; the test changes with the flag in features.cpp.
+  REQUIRE_FALSE(FeatureSet::this_build().has(Feature::Tls));
+  REQUIRE_FALSE(FeatureSet::this_build().has(Feature::Metrics));
+  REQUIRE_FALSE(FeatureSet::this_build().has(Feature::AccessLog));
+
+  LoadResult r = load_this_build("tls:\n  enabled: true\n  cert_file: /c.pem\n  key_file: /k.pem\n");
+  INFO(joined(r.errors));
+  CHECK(r.errors.size() == 1);
+  CHECK(
+      any_line_has(r.errors, {"rstmdbd: config error: tls.enabled (file:/etc/rstmdb/config.yaml:2:12): "
+                              "cannot be true yet: this rstmdbd is built without TLS (leave it at false)"}));
+
+  r = load_this_build("", {{"RSTMDB_METRICS_ENABLED", "yes"}});
+  CHECK(r.errors.size() == 1);
+  CHECK(any_line_has(r.errors, {"metrics.enabled (env RSTMDB_METRICS_ENABLED): cannot be true yet: this "
+                                "rstmdbd is built without the metrics"}));
+
+  for (const char* mode : {"writes", "all"}) {
+    r = load_this_build(std::string("logging:\n  access_log: ") + mode + "\n");
+    INFO(mode);
+    CHECK(r.errors.size() == 1);
+    CHECK(
+        any_line_has(r.errors, {"logging.access_log (file:/etc/rstmdb/config.yaml:2:15): cannot be \"",
+                                "yet: this rstmdbd is built without the access log (leave it at \"off\")"}));
+  }
+}
+
+TEST_CASE("turning a feature off explicitly, or leaving it at its default, is fine", "[config][features]") {
+  const LoadResult r = load_this_build(
+      "tls: {enabled: false}\nmetrics: {enabled: false, bind_addr: \"0.0.0.0:9100\", state_gauges: false}\n"
+      "logging: {access_log: \"off\"}\n"
+      "network: {handshake_timeout_secs: 10}\n"
+      "watch: {max_subscriptions_per_connection: 1024, queue_events: 4096, queue_bytes: 16777216}\n");
+  INFO(joined(r.errors) << joined(r.warnings));
+  CHECK(r.ok());
+  CHECK(r.warnings.empty());
+}
+
+TEST_CASE("tuning keys of an unbuilt feature warn that they have no effect yet", "[config][features]") {
+  const LoadResult r = load_this_build(
+      "network: {handshake_timeout_secs: 3}\nwatch: {queue_bytes: 1048576}\n"
+      "admin: {socket_path: /run/rstmdb/admin.sock}\n",
+      {{"RSTMDB_WATCH_QUEUE_EVENTS", "100"}});
+  INFO(joined(r.errors) << joined(r.warnings));
+  CHECK(r.ok());
+  CHECK(r.warnings.size() == 4);
+  CHECK(any_line_has(
+      r.warnings,
+      {"rstmdbd: config warning: network.handshake_timeout_secs "
+       "(file:/etc/rstmdb/config.yaml:1:35): has no effect yet: this rstmdbd is built without TLS"}));
+  CHECK(any_line_has(r.warnings, {"watch.queue_bytes (file:", "built without subscriptions (WATCH_*)"}));
+  CHECK(any_line_has(r.warnings, {"watch.queue_events (env RSTMDB_WATCH_QUEUE_EVENTS): has no effect yet"}));
+  CHECK(any_line_has(r.warnings, {"admin.socket_path (file:", "built without the admin socket"}));
+}
+
+TEST_CASE("check-config --strict keeps 'no effect yet' a warning", "[config][features]") {
+  LoadOptions options;
+  options.strict = true;
+  const LoadResult r = load_config_from_string("watch: {queue_events: 7}\n", options, "c.yaml");
+  CHECK(r.ok());
+  CHECK(r.warnings.size() == 1);
+}
+
+TEST_CASE("with the feature built, its keys are ordinary keys", "[config][features]") {
+  LoadOptions options;
+  options.features = FeatureSet{Feature::AccessLog, Feature::Subscriptions};
+  const LoadResult r =
+      load_config_from_string("logging: {access_log: all}\nwatch: {queue_events: 7}\n", options, "c.yaml");
+  CHECK(r.ok());
+  CHECK(r.warnings.empty());
+  CHECK(r.config.logging.access_log == "all");
+}
