@@ -54,6 +54,7 @@ struct StorageConfig {
   std::uint64_t idempotency_ttl_secs = 86400;  // 0 = forever
   std::uint64_t block_cache_mb = 256;
   std::uint64_t instance_cache_mb = 64;  // the sequencer's parsed-instance cache
+  std::string memtable = "ordered";      // ordered | skiplist (RocksDB's own)
   std::int32_t max_open_files = 1024;    // -1 = unlimited
 };
 

@@ -31,6 +31,8 @@ std::vector<KeyInfo> build_registry() {
       {"off", "off"}, {"writes", "writes"}, {"all", "all"}};
   const std::vector<std::pair<std::string_view, std::string_view>> tls_versions = {
       {"1.2", "1.2"}, {"1.3", "1.3"}, {"tlsv1.2", "1.2"}, {"tlsv1.3", "1.3"}};
+  const std::vector<std::pair<std::string_view, std::string_view>> memtables = {{"ordered", "ordered"},
+                                                                                {"skiplist", "skiplist"}};
 
   return {
       // network
@@ -204,6 +206,13 @@ std::vector<KeyInfo> build_registry() {
        .max = kOneTiBInMb,
        .summary = "parsed instances kept by the write sequencer, in MiB; least recently used go first",
        .field = RSTMDB_FIELD(storage.instance_cache_mb)},
+      {.key = "storage.memtable",
+       .env = "RSTMDB_MEMTABLE",
+       .kind = K::Choice,
+       .reloadable = false,
+       .choices = memtables,
+       .summary = "memtable representation: ordered (ours) | skiplist (RocksDB's own)",
+       .field = RSTMDB_FIELD(storage.memtable)},
       {.key = "storage.max_open_files",
        .kind = K::Signed,
        .reloadable = false,

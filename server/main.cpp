@@ -82,6 +82,12 @@ rstmdb::server::LogFormat log_format_of(const Config& config) {
   return config.logging.format == "json" ? rstmdb::server::LogFormat::Json : rstmdb::server::LogFormat::Text;
 }
 
+// storage.memtable; the loader accepts only these two spellings.
+rstmdb::storage::MemtableKind memtable_of(const Config& config) {
+  return config.storage.memtable == "skiplist" ? rstmdb::storage::MemtableKind::SkipList
+                                               : rstmdb::storage::MemtableKind::Ordered;
+}
+
 // RocksDB's lines in our log, under the logger "rocksdb" (storage/rocksdb_log.hpp).
 rstmdb::storage::RocksLogSink rocksdb_log_sink() {
   auto log = rstmdb::server::get_logger("rocksdb");
@@ -145,6 +151,7 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
   store_options.block_cache_mb = config.storage.block_cache_mb;
   store_options.max_open_files = config.storage.max_open_files;
   store_options.write_buffer_mb = config.storage.wal_segment_size_mb;
+  store_options.memtable = memtable_of(config);
   store_options.log_sink = rocksdb_log_sink();
   auto opened = rstmdb::storage::Store::open(store_options);
   if (!opened.store) {
@@ -179,6 +186,9 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
             .count();
     log->info("storage: opened {} in {} ms; latest offset {}", config.storage.data_dir, open_ms,
               engine.latest_offset());
+    log->info("storage: memtable {}", store_options.memtable == rstmdb::storage::MemtableKind::SkipList
+                                          ? "skiplist (RocksDB's own)"
+                                          : "ordered (ours)");
     notifier.status("starting: binding " + config.network.bind_addr);
     rstmdb::server::Server server(config, engine, notifier, notify_env.watchdog_interval, process_started);
     rc = server.run();  // also shuts the engine down: queued writes complete and are synced

@@ -1,7 +1,9 @@
 #include "storage/ordered_memtable.hpp"
 
 #include "storage/finger_table.hpp"
+#include "storage/key_order_check.hpp"
 
+#include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 
 #include <sys/mman.h>
@@ -17,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -69,6 +72,11 @@ EntryKey decode_entry(const char* entry) {
   return from_internal(key, len);
 }
 
+[[noreturn]] void fatal(const std::string& message) {
+  std::fprintf(stderr, "rstmdbd: fatal: %s\n", message.c_str());
+  std::abort();
+}
+
 // rocksdb::LookupKey is not in the installed headers; since LevelDB it has been three
 // pointers (start, key start, end) over a length-prefixed internal key. The fields are
 // checked against each other on every use, so a different layout aborts instead of
@@ -85,8 +93,7 @@ EntryKey lookup_target(const rocksdb::LookupKey& k) {
   const char* p = l.start != nullptr ? read_varint32(l.start, len) : nullptr;
   if (p == nullptr || p != l.kstart || l.end < l.kstart ||
       static_cast<std::size_t>(l.end - l.kstart) != len || len < 8) {
-    std::fputs("rstmdbd: fatal: rocksdb::LookupKey layout is not the one this build expects\n", stderr);
-    std::abort();
+    fatal("rocksdb::LookupKey layout is not the one this build expects");
   }
   return from_internal(l.kstart, len);
 }
@@ -412,11 +419,30 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
 
 }  // namespace
 
-rocksdb::MemTableRep* OrderedMemTableFactory::CreateMemTableRep(const rocksdb::MemTableRep::KeyComparator&,
-                                                                rocksdb::Allocator* allocator,
-                                                                const rocksdb::SliceTransform*,
-                                                                rocksdb::Logger*) {
+rocksdb::MemTableRep* OrderedMemTableFactory::CreateMemTableRep(
+    const rocksdb::MemTableRep::KeyComparator& cmp, rocksdb::Allocator* allocator,
+    const rocksdb::SliceTransform*, rocksdb::Logger*) {
+  // The rep compares keys itself and never calls `cmp`; it must be the order it implements.
+  if (auto mismatch = bytewise_internal_order_mismatch(cmp)) {
+    fatal("the ordered memtable (storage.memtable=ordered) requires the bytewise internal-key order, but " +
+          *mismatch);
+  }
   return new OrderedMemTable(allocator);
+}
+
+rocksdb::Status OrderedMemTableFactory::ValidateOptions(
+    const rocksdb::DBOptions& db_options, const rocksdb::ColumnFamilyOptions& cf_options) const {
+  if (auto s = MemTableRepFactory::ValidateOptions(db_options, cf_options); !s.ok()) return s;
+  const rocksdb::Comparator* cmp = cf_options.comparator;
+  if (cmp == nullptr)
+    return rocksdb::Status::InvalidArgument("the ordered memtable: column family has no comparator");
+  if (auto mismatch = bytewise_user_order_mismatch(*cmp)) {
+    return rocksdb::Status::InvalidArgument(
+        "the ordered memtable (storage.memtable=ordered) requires RocksDB's bytewise comparator, but the "
+        "column family's " +
+        *mismatch);
+  }
+  return rocksdb::Status::OK();
 }
 
 }  // namespace rstmdb::storage

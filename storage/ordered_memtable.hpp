@@ -17,11 +17,15 @@
 // concurrently with an insert. A node is fully written before it is published with a release
 // store, and readers follow links with acquire loads.
 //
-// REQUIRES: the column family uses RocksDB's default bytewise comparator; the factory is only
-// installed on such column families (storage/store.cpp).
+// The order is checked, not assumed (key_order_check.hpp): DB::Open refuses a column family
+// whose comparator is not RocksDB's bytewise one (ValidateOptions, InvalidArgument), and the
+// comparator RocksDB hands to CreateMemTableRep must order the probe internal keys as ours
+// does, or the process aborts (there is no error path out of CreateMemTableRep; it is reached
+// without ValidateOptions only through DB::CreateColumnFamily, which the Store never calls).
 #pragma once
 
 #include <rocksdb/memtablerep.h>
+#include <rocksdb/status.h>
 
 namespace rstmdb::storage {
 
@@ -34,6 +38,11 @@ class OrderedMemTableFactory final : public rocksdb::MemTableRepFactory {
   rocksdb::MemTableRep* CreateMemTableRep(const rocksdb::MemTableRep::KeyComparator& cmp,
                                           rocksdb::Allocator* allocator, const rocksdb::SliceTransform*,
                                           rocksdb::Logger*) override;
+
+  // Refuses a column family whose comparator is not the bytewise one. RocksDB calls this for
+  // every column family descriptor at DB::Open, before any memtable exists.
+  rocksdb::Status ValidateOptions(const rocksdb::DBOptions& db_options,
+                                  const rocksdb::ColumnFamilyOptions& cf_options) const override;
 
   bool IsInsertConcurrentlySupported() const override { return false; }
   bool CanHandleDuplicatedKey() const override { return false; }

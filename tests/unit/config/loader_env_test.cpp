@@ -103,6 +103,7 @@ TEST_CASE("every key with an env var can be set from it", "[config][env]") {
   CHECK(r.config.storage.data_dir == "/x/RSTMDB_DATA");
   CHECK(r.config.network.max_connections == 1000000);
   CHECK(r.config.logging.level == "warn");  // "warning"
+  CHECK(r.config.storage.memtable == "skiplist");
 }
 
 TEST_CASE("RUST_LOG is used only without RSTMDB_LOG_LEVEL", "[config][env]") {

@@ -93,26 +93,34 @@ TEST_CASE("in-range boundary values are accepted", "[config][validation]") {
   CHECK(r.config.network.max_frame_bytes == 4096);
 }
 
-TEST_CASE("enums: levels, formats, access log, TLS version", "[config][validation]") {
-  LoadResult r =
-      load_yaml("logging: {level: WARNING, format: pretty, access_log: Writes}\ntls: {min_version: 1.3}\n");
+TEST_CASE("enums: levels, formats, access log, TLS version, memtable", "[config][validation]") {
+  LoadResult r = load_yaml(
+      "logging: {level: WARNING, format: pretty, access_log: Writes}\ntls: {min_version: 1.3}\n"
+      "storage: {memtable: SkipList}\n");
   REQUIRE(r.ok());
   CHECK(r.config.logging.level == "warn");
   CHECK(r.config.logging.format == "text");
   CHECK(r.config.logging.access_log == "writes");
   CHECK(r.config.tls.min_version == "1.3");
+  CHECK(r.config.storage.memtable == "skiplist");
+  CHECK(load_yaml("storage: {memtable: ordered}\n").config.storage.memtable == "ordered");
+  CHECK(load_yaml("network: {}\n").config.storage.memtable == "ordered");  // the default
 
   r = load_yaml("tls: {min_version: \"1.2\"}\n");
   REQUIRE(r.ok());
   CHECK(r.config.tls.min_version == "1.2");
 
-  r = load_yaml("logging: {level: loud, format: xml, access_log: some}\ntls: {min_version: 1.1}\n");
+  r = load_yaml(
+      "logging: {level: loud, format: xml, access_log: some}\ntls: {min_version: 1.1}\n"
+      "storage: {memtable: hash_skiplist}\n");
   CHECK(any_line_has(r.errors,
                      {"logging.level (" + std::string(kFile),
                       "must be one of trace, debug, info, warn, error, critical, off; got \"loud\""}));
   CHECK(any_line_has(r.errors, {"logging.format (", "must be one of text, json; got \"xml\""}));
   CHECK(any_line_has(r.errors, {"logging.access_log (", "must be one of off, writes, all"}));
   CHECK(any_line_has(r.errors, {"tls.min_version (", "must be one of 1.2, 1.3; got \"1.1\""}));
+  CHECK(any_line_has(r.errors,
+                     {"storage.memtable (", "must be one of ordered, skiplist; got \"hash_skiplist\""}));
 }
 
 TEST_CASE("bind addresses", "[config][validation]") {

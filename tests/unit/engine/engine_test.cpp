@@ -2,6 +2,7 @@
 #include "engine/engine.hpp"
 #include "engine/maintenance.hpp"
 #include "protocol/json_text.hpp"
+#include "storage/memtable_kinds.hpp"
 #include "storage/store.hpp"
 
 #include <boost/json.hpp>
@@ -32,9 +33,10 @@ struct TempDir {
   ~TempDir() { std::filesystem::remove_all(path); }
 };
 
-std::unique_ptr<storage::Store> open_store(const TempDir& dir) {
+std::unique_ptr<storage::Store> open_store(const TempDir& dir, storage::MemtableKind memtable) {
   storage::StoreOptions options;
   options.data_dir = (dir.path / "data").string();
+  options.memtable = memtable;
   options.block_cache_mb = 8;
   auto opened = storage::Store::open(options);
   REQUIRE(opened.store);
@@ -121,8 +123,10 @@ void apply_many(engine::Engine& eng, const std::string& id, int count,
 }  // namespace
 
 TEST_CASE("group commit shares syncs between concurrent writes and keeps offsets gap-free") {
+  const storage::MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir dir;
-  auto store = open_store(dir);
+  auto store = open_store(dir, memtable);
   engine::Engine eng(*store, engine::EngineOptions{});
   put_cycle(eng);
   create(eng, "i");
@@ -147,8 +151,10 @@ TEST_CASE("group commit shares syncs between concurrent writes and keeps offsets
 }
 
 TEST_CASE("a write that joins a group while a sync runs is timestamped no earlier than its submission") {
+  const storage::MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir dir;
-  auto store = open_store(dir);
+  auto store = open_store(dir, memtable);
   engine::Engine eng(*store, engine::EngineOptions{});
   put_cycle(eng);
   create(eng, "busy");
@@ -173,8 +179,10 @@ TEST_CASE("a write that joins a group while a sync runs is timestamped no earlie
 }
 
 TEST_CASE("atomic batch commits all or nothing") {
+  const storage::MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir dir;
-  auto store = open_store(dir);
+  auto store = open_store(dir, memtable);
   engine::Engine eng(*store, engine::EngineOptions{});
   put_cycle(eng);
   const auto latest = eng.latest_offset();
@@ -199,10 +207,12 @@ TEST_CASE("atomic batch commits all or nothing") {
 }
 
 TEST_CASE("state, offsets and idempotency records survive a reopen without replay") {
+  const storage::MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir dir;
   std::string first_result;
   {
-    auto store = open_store(dir);
+    auto store = open_store(dir, memtable);
     engine::Engine eng(*store, engine::EngineOptions{});
     put_cycle(eng);
     create(eng, "p");
@@ -211,7 +221,7 @@ TEST_CASE("state, offsets and idempotency records survive a reopen without repla
     first_result = protocol::to_json(ok(wait([&](auto cb) { eng.apply_event(a, cb); })));
     CHECK(eng.latest_offset() == 3);
   }
-  auto store = open_store(dir);
+  auto store = open_store(dir, memtable);
   engine::Engine eng(*store, engine::EngineOptions{});
   CHECK(eng.latest_offset() == 3);
   CHECK(eng.instance_count() == 1);
@@ -229,8 +239,10 @@ TEST_CASE("state, offsets and idempotency records survive a reopen without repla
 }
 
 TEST_CASE("guards see the pre-merge ctx; failures change nothing") {
+  const storage::MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir dir;
-  auto store = open_store(dir);
+  auto store = open_store(dir, memtable);
   engine::Engine eng(*store, engine::EngineOptions{});
   put_cycle(eng);
   create(eng, "g");
@@ -266,8 +278,10 @@ bool eventually(const std::function<bool()>& pred) {
 }  // namespace
 
 TEST_CASE("every_n syncs in the background once N entries are unsynced") {
+  const storage::MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir dir;
-  auto store = open_store(dir);
+  auto store = open_store(dir, memtable);
   engine::Engine eng(*store, with_policy(config::FsyncPolicy::Kind::EveryN, 10));
   put_cycle(eng);
   create(eng, "n");
@@ -279,8 +293,10 @@ TEST_CASE("every_n syncs in the background once N entries are unsynced") {
 }
 
 TEST_CASE("every_ms syncs on a timer after a write, and not while idle") {
+  const storage::MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir dir;
-  auto store = open_store(dir);
+  auto store = open_store(dir, memtable);
   engine::Engine eng(*store, with_policy(config::FsyncPolicy::Kind::EveryMs, 20));
   put_cycle(eng);
   create(eng, "t");
@@ -307,8 +323,10 @@ TEST_CASE("every_ms syncs on a timer after a write, and not while idle") {
 }
 
 TEST_CASE("never leaves syncing to shutdown") {
+  const storage::MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir dir;
-  auto store = open_store(dir);
+  auto store = open_store(dir, memtable);
   engine::Engine eng(*store, with_policy(config::FsyncPolicy::Kind::Never));
   put_cycle(eng);
   create(eng, "v");
@@ -319,9 +337,11 @@ TEST_CASE("never leaves syncing to shutdown") {
 
 TEST_CASE(
     "the commit hook sees every commit and every applied event once, in offset order, one call at a time") {
+  const storage::MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   for (auto kind : {config::FsyncPolicy::Kind::EveryWrite, config::FsyncPolicy::Kind::Never}) {
     TempDir dir;
-    auto store = open_store(dir);
+    auto store = open_store(dir, memtable);
     engine::Engine eng(*store, with_policy(kind));
     std::mutex mu;
     std::vector<std::uint64_t> offsets;
@@ -383,8 +403,10 @@ TEST_CASE(
 }
 
 TEST_CASE("COMPACT force_snapshot snapshots in small sequenced jobs, each changed instance once") {
+  const storage::MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir dir;
-  auto store = open_store(dir);
+  auto store = open_store(dir, memtable);
   engine::Engine eng(*store, with_policy(config::FsyncPolicy::Kind::Never));
   put_cycle(eng);
   constexpr int kInstances = 3000;

@@ -4,6 +4,7 @@
 // that RocksDB skips inside one step are not counted: they cost until compaction drops them,
 // like in any LSM tree.)
 #include "engine/engine.hpp"
+#include "storage/memtable_kinds.hpp"
 #include "storage/store.hpp"
 
 #include <rocksdb/statistics.h>
@@ -109,9 +110,10 @@ std::vector<std::string> ids_of(const json::object& r) {
   return out;
 }
 
-std::unique_ptr<storage::Store> open_store(const TempDir& dir) {
+std::unique_ptr<storage::Store> open_store(const TempDir& dir, storage::MemtableKind memtable) {
   storage::StoreOptions options;
   options.data_dir = (dir.path / "data").string();
+  options.memtable = memtable;
   options.block_cache_mb = 8;
   options.statistics = statistics();
   auto opened = storage::Store::open(options);
@@ -122,8 +124,10 @@ std::unique_ptr<storage::Store> open_store(const TempDir& dir) {
 }  // namespace
 
 TEST_CASE("LIST_INSTANCES: tombstones cost nothing and a page costs O(limit)", "[engine][list]") {
+  const storage::MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir dir;
-  auto store = open_store(dir);
+  auto store = open_store(dir, memtable);
   engine::Engine eng(*store, engine::EngineOptions{});
   populate(eng, 300, 20000);
 
@@ -145,8 +149,10 @@ TEST_CASE("LIST_INSTANCES: tombstones cost nothing and a page costs O(limit)", "
 
 TEST_CASE("LIST_INSTANCES: cursors page through every match once, in id order, each page O(limit)",
           "[engine][list]") {
+  const storage::MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir dir;
-  auto store = open_store(dir);
+  auto store = open_store(dir, memtable);
   engine::Engine eng(*store, engine::EngineOptions{});
   populate(eng, 3000, 0);
 

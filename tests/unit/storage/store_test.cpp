@@ -1,6 +1,7 @@
 #include "storage/store.hpp"
 
 #include "storage/keys.hpp"
+#include "storage/memtable_kinds.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -42,9 +44,10 @@ class TempDir {
   fs::path path_;
 };
 
-StoreOptions small_options(const fs::path& dir) {
+StoreOptions small_options(const fs::path& dir, MemtableKind memtable) {
   StoreOptions o;
   o.data_dir = dir.string();
+  o.memtable = memtable;
   o.block_cache_mb = 8;
   o.max_open_files = 256;
   o.write_buffer_mb = 4;
@@ -91,10 +94,12 @@ std::string incompressible(std::mt19937_64& rng, std::size_t n) {
 }  // namespace
 
 TEST_CASE("open creates the data directory layout", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
   const fs::path dir = tmp.path() / "nested" / "data";
   {
-    auto store = open_ok(small_options(dir));
+    auto store = open_ok(small_options(dir, memtable));
     CHECK(store->data_dir() == dir.string());
     struct stat st {};
     REQUIRE(::stat(dir.c_str(), &st) == 0);
@@ -107,13 +112,15 @@ TEST_CASE("open creates the data directory layout", "[store]") {
     CHECK_FALSE(store->get(Cf::Instances, "missing").has_value());
   }
   // Closed: the lock is free again and the layout is accepted as ours.
-  auto again = open_ok(small_options(dir));
+  auto again = open_ok(small_options(dir, memtable));
   CHECK(again);
 }
 
 TEST_CASE("a second open of a locked directory fails with the holder's pid", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
-  const auto opts = small_options(tmp.path() / "data");
+  const auto opts = small_options(tmp.path() / "data", memtable);
   auto first = open_ok(opts);
   OpenResult second = Store::open(opts);
   CHECK_FALSE(second.store);
@@ -125,13 +132,15 @@ TEST_CASE("a second open of a locked directory fails with the holder's pid", "[s
 }
 
 TEST_CASE("incompatible directories are refused", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
   const fs::path dir = tmp.path() / "data";
   fs::create_directories(dir);
 
   SECTION("FORMAT of another version") {
     write_file(dir / "FORMAT", "rstmdb-cpp-data 2\n");
-    OpenResult r = Store::open(small_options(dir));
+    OpenResult r = Store::open(small_options(dir, memtable));
     CHECK_FALSE(r.store);
     CHECK(r.failure == OpenFailure::Incompatible);
     CHECK(r.message.find("rstmdb-cpp-data 2") != std::string::npos);
@@ -139,13 +148,13 @@ TEST_CASE("incompatible directories are refused", "[store]") {
   }
   SECTION("FORMAT of garbage") {
     write_file(dir / "FORMAT", std::string("\x00\xFFjunk", 6));
-    OpenResult r = Store::open(small_options(dir));
+    OpenResult r = Store::open(small_options(dir, memtable));
     CHECK(r.failure == OpenFailure::Incompatible);
   }
   SECTION("upstream layout") {
     fs::create_directories(dir / "wal");
     write_file(dir / "wal" / "0000000000000001.wal", "upstream bytes");
-    OpenResult r = Store::open(small_options(dir));
+    OpenResult r = Store::open(small_options(dir, memtable));
     CHECK_FALSE(r.store);
     CHECK(r.failure == OpenFailure::Incompatible);
     CHECK(r.message.find("upstream rstmdb layout") != std::string::npos);
@@ -155,28 +164,30 @@ TEST_CASE("incompatible directories are refused", "[store]") {
   }
   SECTION("someone else's files and no FORMAT") {
     write_file(dir / "notes.txt", "hello");
-    OpenResult r = Store::open(small_options(dir));
+    OpenResult r = Store::open(small_options(dir, memtable));
     CHECK(r.failure == OpenFailure::Incompatible);
     CHECK(r.message.find("notes.txt") != std::string::npos);
     CHECK_FALSE(fs::exists(dir / "FORMAT"));
   }
   SECTION("a db/ without FORMAT") {
     fs::create_directories(dir / "db");
-    OpenResult r = Store::open(small_options(dir));
+    OpenResult r = Store::open(small_options(dir, memtable));
     CHECK(r.failure == OpenFailure::Incompatible);
   }
   SECTION("a data dir path that is a file") {
     write_file(tmp.path() / "file", "x");
-    OpenResult r = Store::open(small_options(tmp.path() / "file"));
+    OpenResult r = Store::open(small_options(tmp.path() / "file", memtable));
     CHECK(r.failure == OpenFailure::CannotCreate);
   }
 }
 
 TEST_CASE("a damaged database is reported as incompatible", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
   const fs::path dir = tmp.path() / "data";
   {
-    auto store = open_ok(small_options(dir));
+    auto store = open_ok(small_options(dir, memtable));
     Batch b = store->new_batch();
     b.put(Cf::Instances, "a", std::string(4096, 'x'));
     REQUIRE_FALSE(store->write(b, true));
@@ -184,13 +195,13 @@ TEST_CASE("a damaged database is reported as incompatible", "[store]") {
   }
   SECTION("CURRENT names a missing MANIFEST") {
     write_file(dir / "db" / "CURRENT", "MANIFEST-999999\n");
-    OpenResult r = Store::open(small_options(dir));
+    OpenResult r = Store::open(small_options(dir, memtable));
     INFO(r.message);
     CHECK(r.failure == OpenFailure::Incompatible);
   }
   SECTION("CURRENT is damaged") {
     write_file(dir / "db" / "CURRENT", "MANIFEST-0");
-    OpenResult r = Store::open(small_options(dir));
+    OpenResult r = Store::open(small_options(dir, memtable));
     INFO(r.message);
     CHECK(r.failure == OpenFailure::Incompatible);
   }
@@ -203,26 +214,30 @@ TEST_CASE("a damaged database is reported as incompatible", "[store]") {
       }
     }
     REQUIRE(truncated);
-    OpenResult r = Store::open(small_options(dir));
+    OpenResult r = Store::open(small_options(dir, memtable));
     INFO(r.message);
     CHECK(r.failure == OpenFailure::Incompatible);
   }
 }
 
 TEST_CASE("a fresh directory may hold lost+found; stale checkpoints are emptied", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
   const fs::path dir = tmp.path() / "data";
   fs::create_directories(dir / "lost+found");
-  { auto store = open_ok(small_options(dir)); }
+  { auto store = open_ok(small_options(dir, memtable)); }
   fs::create_directories(dir / "checkpoints" / "old-1" / "sub");
   write_file(dir / "checkpoints" / "old-1" / "sub" / "000001.sst", "x");
   write_file(dir / "checkpoints" / "stray", "x");
-  auto store = open_ok(small_options(dir));
+  auto store = open_ok(small_options(dir, memtable));
   CHECK(fs::is_directory(dir / "checkpoints"));
   CHECK(fs::is_empty(dir / "checkpoints"));
 }
 
 TEST_CASE("permission denied is reported as such", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   if (::geteuid() == 0) {
     WARN("running as root: permission checks do not apply");
     return;
@@ -231,14 +246,16 @@ TEST_CASE("permission denied is reported as such", "[store]") {
   const fs::path parent = tmp.path() / "ro";
   fs::create_directories(parent);
   fs::permissions(parent, fs::perms::owner_read | fs::perms::owner_exec);
-  OpenResult r = Store::open(small_options(parent / "data"));
+  OpenResult r = Store::open(small_options(parent / "data", memtable));
   CHECK(r.failure == OpenFailure::PermissionDenied);
   fs::permissions(parent, fs::perms::owner_all);
 }
 
 TEST_CASE("data survives reopen", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
-  const auto opts = small_options(tmp.path() / "data");
+  const auto opts = small_options(tmp.path() / "data", memtable);
   {
     auto store = open_ok(opts);
     Batch b = store->new_batch();
@@ -262,9 +279,60 @@ TEST_CASE("data survives reopen", "[store]") {
   CHECK(store->get(Cf::Instances, "order-2") == "record-2");
 }
 
-TEST_CASE("a batch applies puts, deletes and range deletes across column families", "[store]") {
+TEST_CASE("every column family uses the memtable asked for", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
-  auto store = open_ok(small_options(tmp.path() / "data"));
+  auto store = open_ok(small_options(tmp.path() / "data", memtable));
+  // RocksDB writes the options in use to db/OPTIONS-<n>; the newest one counts.
+  fs::path newest;
+  for (const auto& entry : fs::directory_iterator(tmp.path() / "data" / "db")) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("OPTIONS-") && (newest.empty() || name > newest.filename().string()))
+      newest = entry.path();
+  }
+  REQUIRE_FALSE(newest.empty());
+  std::istringstream options(read_file(newest));
+  std::vector<std::string> factories;
+  for (std::string line; std::getline(options, line);) {
+    const auto at = line.find("memtable_factory=");
+    if (at != std::string::npos) factories.push_back(line.substr(at + std::strlen("memtable_factory=")));
+  }
+  const std::string expected =
+      memtable == MemtableKind::Ordered ? "RstmdbOrderedMemTable" : "SkipListFactory";
+  CHECK(factories == std::vector<std::string>(kCfCount + 1, expected));  // and the default CF
+}
+
+TEST_CASE("a data directory written under one memtable opens under the other", "[store]") {
+  const MemtableKind first = GENERATE(each_memtable());
+  const MemtableKind second = first == MemtableKind::Ordered ? MemtableKind::SkipList : MemtableKind::Ordered;
+  CAPTURE(first, second);
+  TempDir tmp;
+  const fs::path dir = tmp.path() / "data";
+  {
+    auto store = open_ok(small_options(dir, first));
+    Batch b = store->new_batch();
+    b.put(Cf::Instances, "flushed", "1");
+    REQUIRE_FALSE(store->write(b, true));
+    REQUIRE_FALSE(store->flush_all());
+    Batch c = store->new_batch();
+    c.put(Cf::Instances, "in-wal", "2");
+    c.delete_range(Cf::Instances, "a", "g");  // covers "flushed", in an SST
+    REQUIRE_FALSE(store->write(c, true));
+    // A crash-like close: the WAL is replayed into the other memtable at the next open.
+    store->mark_failed(StorageError("test: leave the WAL unflushed", StorageError::Kind::Other));
+  }
+  auto store = open_ok(small_options(dir, second));
+  CHECK(store->get(Cf::Instances, "in-wal") == "2");
+  CHECK_FALSE(store->get(Cf::Instances, "flushed"));
+  CHECK(scan_all(*store, Cf::Instances, "").size() == 1);
+}
+
+TEST_CASE("a batch applies puts, deletes and range deletes across column families", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
+  TempDir tmp;
+  auto store = open_ok(small_options(tmp.path() / "data", memtable));
   {
     Batch b = store->new_batch();
     CHECK(b.empty());
@@ -312,9 +380,11 @@ TEST_CASE("a batch applies puts, deletes and range deletes across column familie
 }
 
 TEST_CASE("batches from elsewhere are refused", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
-  auto a = open_ok(small_options(tmp.path() / "a"));
-  auto b = open_ok(small_options(tmp.path() / "b"));
+  auto a = open_ok(small_options(tmp.path() / "a", memtable));
+  auto b = open_ok(small_options(tmp.path() / "b", memtable));
   Batch foreign = b->new_batch();
   foreign.put(Cf::Meta, "k", "v");
   CHECK(a->write(foreign, true).has_value());
@@ -323,8 +393,10 @@ TEST_CASE("batches from elsewhere are refused", "[store]") {
 }
 
 TEST_CASE("scan honours prefix, start and early stop", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
-  auto store = open_ok(small_options(tmp.path() / "data"));
+  auto store = open_ok(small_options(tmp.path() / "data", memtable));
   Batch b = store->new_batch();
   for (const char* id : {"i1", "i2", "i3", "i4"})
     b.put(Cf::Index, index_by_machine("order", id), "");
@@ -362,8 +434,10 @@ TEST_CASE("scan honours prefix, start and early stop", "[store]") {
 }
 
 TEST_CASE("scan reads one snapshot while writes continue", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
-  auto store = open_ok(small_options(tmp.path() / "data"));
+  auto store = open_ok(small_options(tmp.path() / "data", memtable));
   Batch b = store->new_batch();
   for (int i = 1; i <= 100; ++i)
     b.put(Cf::Log, offset_key(i), "x");
@@ -385,8 +459,10 @@ TEST_CASE("scan reads one snapshot while writes continue", "[store]") {
 }
 
 TEST_CASE("cf_files and disk_bytes report what backs the data", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
-  auto store = open_ok(small_options(tmp.path() / "data"));
+  auto store = open_ok(small_options(tmp.path() / "data", memtable));
   // An empty log still reports one segment.
   CHECK(store->cf_files(Cf::Log).file_count == 1);
   CHECK(store->cf_files(Cf::Log).total_bytes == 0);
@@ -416,8 +492,10 @@ TEST_CASE("cf_files and disk_bytes report what backs the data", "[store]") {
 }
 
 TEST_CASE("checkpoint creates a database that opens", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
-  auto store = open_ok(small_options(tmp.path() / "data"));
+  auto store = open_ok(small_options(tmp.path() / "data", memtable));
   Batch b = store->new_batch();
   b.put(Cf::Instances, "order-1", "r1");
   b.put(Cf::Machines, machine_key("order", 1), "m1");
@@ -436,7 +514,7 @@ TEST_CASE("checkpoint creates a database that opens", "[store]") {
   fs::create_directories(restored);
   write_file(restored / "FORMAT", std::string(kDataFormat) + "\n");
   fs::copy(cp, restored / "db", fs::copy_options::recursive);
-  auto copy = open_ok(small_options(restored));
+  auto copy = open_ok(small_options(restored, memtable));
   CHECK(copy->get(Cf::Instances, "order-1") == "r1");
   CHECK(copy->get(Cf::Machines, machine_key("order", 1)) == "m1");
   CHECK(decode_u64_value(*copy->get(Cf::Meta, kMetaLatestOffset)) == 7u);
@@ -444,8 +522,10 @@ TEST_CASE("checkpoint creates a database that opens", "[store]") {
 }
 
 TEST_CASE("compact_range reclaims a deleted range", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
-  auto store = open_ok(small_options(tmp.path() / "data"));
+  auto store = open_ok(small_options(tmp.path() / "data", memtable));
   std::mt19937_64 rng(2);
   constexpr int kEntries = 8000;
   for (int start = 1; start <= kEntries; start += 1000) {
@@ -473,8 +553,10 @@ TEST_CASE("compact_range reclaims a deleted range", "[store]") {
 }
 
 TEST_CASE("block cache resizes live", "[store]") {
+  const MemtableKind memtable = GENERATE(each_memtable());
+  CAPTURE(memtable);
   TempDir tmp;
-  auto store = open_ok(small_options(tmp.path() / "data"));
+  auto store = open_ok(small_options(tmp.path() / "data", memtable));
   store->set_block_cache_mb(1);
   store->set_block_cache_mb(64);
   Batch b = store->new_batch();
