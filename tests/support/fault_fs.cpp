@@ -106,26 +106,29 @@ std::string copy_prefix(const std::string& from, std::uint64_t length, const std
 class TrackedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
  public:
   TrackedWritableFile(std::unique_ptr<rocksdb::FSWritableFile> file, FaultFs& fs,
-                      std::shared_ptr<FaultFs::Node> node)
-      : FSWritableFileOwnerWrapper(std::move(file)), fs_(fs), node_(std::move(node)) {}
+                      std::shared_ptr<FaultFs::Node> node, std::string path)
+      : FSWritableFileOwnerWrapper(std::move(file)),
+        fs_(fs),
+        node_(std::move(node)),
+        path_(std::move(path)) {}
 
   IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                   rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false);
+    fs_.count_op(false, "append", path_);
     auto s = target()->Append(data, options, dbg);
     if (s.ok()) fs_.appended(*node_, node_->size.load() + data.size());
     return s;
   }
   IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                   const rocksdb::DataVerificationInfo& info, rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false);
+    fs_.count_op(false, "append", path_);
     auto s = target()->Append(data, options, info, dbg);
     if (s.ok()) fs_.appended(*node_, node_->size.load() + data.size());
     return s;
   }
   IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset, const rocksdb::IOOptions& options,
                             rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false);
+    fs_.count_op(false, "append", path_);
     auto s = target()->PositionedAppend(data, offset, options, dbg);
     if (s.ok()) fs_.appended(*node_, offset + data.size());
     return s;
@@ -133,31 +136,31 @@ class TrackedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
   IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset, const rocksdb::IOOptions& options,
                             const rocksdb::DataVerificationInfo& info,
                             rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false);
+    fs_.count_op(false, "append", path_);
     auto s = target()->PositionedAppend(data, offset, options, info, dbg);
     if (s.ok()) fs_.appended(*node_, offset + data.size());
     return s;
   }
   IOStatus Truncate(uint64_t size, const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false);
+    fs_.count_op(false, "truncate", path_);
     auto s = target()->Truncate(size, options, dbg);
     if (s.ok()) fs_.truncated(*node_, size);
     return s;
   }
   IOStatus Close(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
     // close(2) makes nothing durable.
-    fs_.count_op(false);
+    fs_.count_op(false, "close", path_);
     return target()->Close(options, dbg);
   }
   IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false);
+    fs_.count_op(false, "sync", path_);
     const std::uint64_t before = node_->size.load();
     auto s = target()->Sync(options, dbg);
     if (s.ok()) fs_.synced(*node_, before);
     return s;
   }
   IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false);
+    fs_.count_op(false, "fsync", path_);
     const std::uint64_t before = node_->size.load();
     auto s = target()->Fsync(options, dbg);
     if (s.ok()) fs_.synced(*node_, before);
@@ -167,20 +170,21 @@ class TrackedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
                      rocksdb::IODebugContext* dbg) override {
     // sync_file_range(2) starts writeback of some pages; it neither waits for the device nor
     // writes the file size, so nothing is durable after it.
-    fs_.count_op(false);
+    fs_.count_op(false, "range sync", path_);
     return target()->RangeSync(offset, nbytes, options, dbg);
   }
 
  private:
   FaultFs& fs_;
   std::shared_ptr<FaultFs::Node> node_;
+  const std::string path_;
 };
 
 class TrackedDirectory final : public rocksdb::FSDirectoryWrapper {
  public:
   TrackedDirectory(std::unique_ptr<rocksdb::FSDirectory> dir, FaultFs& fs,
-                   std::shared_ptr<FaultFs::Node> node)
-      : FSDirectoryWrapper(std::move(dir)), fs_(fs), node_(std::move(node)) {}
+                   std::shared_ptr<FaultFs::Node> node, std::string path)
+      : FSDirectoryWrapper(std::move(dir)), fs_(fs), node_(std::move(node)), path_(std::move(path)) {}
 
   IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
     return commit([&] { return FSDirectoryWrapper::Fsync(options, dbg); });
@@ -196,8 +200,8 @@ class TrackedDirectory final : public rocksdb::FSDirectoryWrapper {
   template <typename Fn>
   IOStatus commit(Fn&& fsync) {
     std::lock_guard lock(fs_.mutex_);
-    fs_.count_op(true);
-    fs_.trace("fsync dir #" + std::to_string(node_->id));
+    fs_.count_op(true, "fsync dir", path_);
+    fs_.trace("fsync dir " + path_);
     auto s = fsync();
     if (s.ok()) fs_.commit_dir(node_);
     return s;
@@ -205,6 +209,7 @@ class TrackedDirectory final : public rocksdb::FSDirectoryWrapper {
 
   FaultFs& fs_;
   std::shared_ptr<FaultFs::Node> node_;
+  const std::string path_;
 };
 
 // --- FaultFs ------------------------------------------------------------------------------------
@@ -350,13 +355,15 @@ void FaultFs::commit_dir(const NodePtr& dir) {
     collect(node);
 }
 
-void FaultFs::count_op(bool locked) {
+void FaultFs::count_op(bool locked, const char* op, const std::string& path) {
   const std::uint64_t n = ops_.fetch_add(1) + 1;
   std::uint64_t at = cut_at_op_.load();
   if (at == 0 || n != at) return;
   std::unique_lock lock(mutex_, std::defer_lock);
   if (!locked) lock.lock();
-  if (cut_at_op_.compare_exchange_strong(at, 0)) last_cut_ = capture(armed_image_);
+  if (!cut_at_op_.compare_exchange_strong(at, 0)) return;
+  last_cut_ = capture(armed_image_);
+  last_cut_->during = std::string(op) + " " + name_of(path);
 }
 
 void FaultFs::cut_power_at_op(std::uint64_t n, std::string image_dir) {
@@ -439,7 +446,7 @@ IOStatus FaultFs::NewWritableFile(const std::string& fname, const rocksdb::FileO
   const std::string path = normalize(fname);
   if (!tracked(path)) return target_->NewWritableFile(fname, options, result, dbg);
   std::lock_guard lock(mutex_);
-  count_op(true);
+  count_op(true, "create", path);
   trace("create " + path);
   if (NodePtr old = live_node(path)) {
     // O_TRUNC would truncate the old file in place; model it as a new file replacing the
@@ -459,7 +466,7 @@ IOStatus FaultFs::NewWritableFile(const std::string& fname, const rocksdb::FileO
   if (!s.ok()) return s;
   NodePtr node = new_node(false);
   link_live(path, node);
-  *result = std::make_unique<TrackedWritableFile>(std::move(file), *this, node);
+  *result = std::make_unique<TrackedWritableFile>(std::move(file), *this, node, path);
   return s;
 }
 
@@ -469,7 +476,7 @@ IOStatus FaultFs::ReopenWritableFile(const std::string& fname, const rocksdb::Fi
   const std::string path = normalize(fname);
   if (!tracked(path)) return target_->ReopenWritableFile(fname, options, result, dbg);
   std::lock_guard lock(mutex_);
-  count_op(true);
+  count_op(true, "reopen", path);
   trace("reopen " + path);
   std::unique_ptr<rocksdb::FSWritableFile> file;
   auto s = target_->ReopenWritableFile(fname, options, &file, dbg);
@@ -481,7 +488,7 @@ IOStatus FaultFs::ReopenWritableFile(const std::string& fname, const rocksdb::Fi
   }
   std::uint64_t size = 0;
   if (target_->GetFileSize(fname, rocksdb::IOOptions(), &size, dbg).ok()) node->size.store(size);
-  *result = std::make_unique<TrackedWritableFile>(std::move(file), *this, node);
+  *result = std::make_unique<TrackedWritableFile>(std::move(file), *this, node, path);
   return s;
 }
 
@@ -516,7 +523,7 @@ IOStatus FaultFs::NewDirectory(const std::string& name, const rocksdb::IOOptions
     *result = std::move(dir);
     return s;
   }
-  *result = std::make_unique<TrackedDirectory>(std::move(dir), *this, node);
+  *result = std::make_unique<TrackedDirectory>(std::move(dir), *this, node, path);
   return s;
 }
 
@@ -525,7 +532,7 @@ IOStatus FaultFs::DeleteFile(const std::string& fname, const rocksdb::IOOptions&
   const std::string path = normalize(fname);
   if (!tracked(path)) return target_->DeleteFile(fname, options, dbg);
   std::lock_guard lock(mutex_);
-  count_op(true);
+  count_op(true, "delete", path);
   trace("delete " + path);
   NodePtr node = live_node(path);
   if (node && !node->is_dir && node->durable_refs > 0 && node->live_names.size() == 1) {
@@ -547,7 +554,7 @@ IOStatus FaultFs::Truncate(const std::string& fname, size_t size, const rocksdb:
   const std::string path = normalize(fname);
   if (!tracked(path)) return target_->Truncate(fname, size, options, dbg);
   std::lock_guard lock(mutex_);
-  count_op(true);
+  count_op(true, "truncate", path);
   trace("truncate " + path + " to " + std::to_string(size));
   auto s = target_->Truncate(fname, size, options, dbg);
   if (!s.ok()) return s;
@@ -563,7 +570,7 @@ IOStatus FaultFs::CreateDir(const std::string& dirname, const rocksdb::IOOptions
   const std::string path = normalize(dirname);
   if (!tracked(path) || path == root_) return target_->CreateDir(dirname, options, dbg);
   std::lock_guard lock(mutex_);
-  count_op(true);
+  count_op(true, "mkdir", path);
   trace("mkdir " + path);
   auto s = target_->CreateDir(dirname, options, dbg);
   if (s.ok()) link_live(path, new_node(true));
@@ -575,7 +582,7 @@ IOStatus FaultFs::CreateDirIfMissing(const std::string& dirname, const rocksdb::
   const std::string path = normalize(dirname);
   if (!tracked(path) || path == root_) return target_->CreateDirIfMissing(dirname, options, dbg);
   std::lock_guard lock(mutex_);
-  count_op(true);
+  count_op(true, "mkdir", path);
   trace("mkdir -p " + path);
   auto s = target_->CreateDirIfMissing(dirname, options, dbg);
   if (s.ok() && !live_node(path)) link_live(path, new_node(true));
@@ -587,7 +594,7 @@ IOStatus FaultFs::DeleteDir(const std::string& dirname, const rocksdb::IOOptions
   const std::string path = normalize(dirname);
   if (!tracked(path)) return target_->DeleteDir(dirname, options, dbg);
   std::lock_guard lock(mutex_);
-  count_op(true);
+  count_op(true, "rmdir", path);
   trace("rmdir " + path);
   auto s = target_->DeleteDir(dirname, options, dbg);
   if (s.ok()) unlink_live(path);
@@ -600,7 +607,7 @@ IOStatus FaultFs::RenameFile(const std::string& src, const std::string& target,
   const std::string to = normalize(target);
   if (!tracked(from) && !tracked(to)) return target_->RenameFile(src, target, options, dbg);
   std::lock_guard lock(mutex_);
-  count_op(true);
+  count_op(true, "rename", from);
   trace("rename " + from + " -> " + to);
   NodePtr node = live_node(from);
   if (node && node->is_dir) return IOStatus::NotSupported("FaultFs does not model directory renames");
@@ -634,7 +641,7 @@ IOStatus FaultFs::LinkFile(const std::string& src, const std::string& target,
   const std::string to = normalize(target);
   if (!tracked(to)) return target_->LinkFile(src, target, options, dbg);
   std::lock_guard lock(mutex_);
-  count_op(true);
+  count_op(true, "link", to);
   trace("link " + from + " -> " + to);
   auto s = target_->LinkFile(src, target, options, dbg);
   if (!s.ok()) return s;
@@ -655,7 +662,7 @@ IOStatus FaultFs::LockFile(const std::string& fname, const rocksdb::IOOptions& o
   // LockFile creates the file if needed: a new, empty entry.
   std::lock_guard guard(mutex_);
   if (!live_node(path)) {
-    count_op(true);
+    count_op(true, "create", path);
     trace("lock (creates) " + path);
     link_live(path, new_node(false));
   }

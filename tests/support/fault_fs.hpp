@@ -66,6 +66,7 @@ struct CutReport {
   std::size_t entries_not_durable = 0;  // live entries absent from the image (created/renamed, no dir fsync)
   std::size_t entries_resurrected = 0;  // image entries no longer live (deleted/renamed, no dir fsync)
   std::string error;                    // non-empty if the image could not be written
+  std::string during;                   // an armed cut's operation, e.g. "sync 000004.log"
 };
 
 class FaultFs final : public rocksdb::FileSystemWrapper {
@@ -159,9 +160,9 @@ class FaultFs final : public rocksdb::FileSystemWrapper {
   // Makes the live entries of directory `dir` durable.
   void commit_dir(const NodePtr& dir);
   void adopt_existing(const std::string& dir_path, const NodePtr& dir);
-  // Counts one mutating operation and takes an armed cut if this is its operation. `locked`:
-  // the caller holds mutex_.
-  void count_op(bool locked);
+  // Counts one mutating operation (`op` on `path`) and takes an armed cut if this is its
+  // operation. `locked`: the caller holds mutex_.
+  void count_op(bool locked, const char* op, const std::string& path);
   CutReport capture(const std::string& image_dir);
   void model_error(const std::string& what);
   // Prints `what` to stderr when RSTMDB_FAULTFS_TRACE is set (debugging aid).
