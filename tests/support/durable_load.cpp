@@ -5,10 +5,13 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace rstmdb::test {
 
@@ -35,6 +38,23 @@ void AckLedger::issued_event(const std::string& event_id) {
 void AckLedger::issued_instance(const std::string& instance_id) {
   std::lock_guard lock(mutex_);
   instances_.insert(instance_id);
+}
+
+void AckLedger::refused(const std::vector<std::string>& instance_ids,
+                        const std::vector<std::string>& event_ids) {
+  std::lock_guard lock(mutex_);
+  refused_instances_.insert(instance_ids.begin(), instance_ids.end());
+  refused_events_.insert(event_ids.begin(), event_ids.end());
+}
+
+bool AckLedger::was_refused_event(const std::string& event_id) const {
+  std::lock_guard lock(mutex_);
+  return refused_events_.count(event_id) > 0;
+}
+
+bool AckLedger::was_refused_instance(const std::string& instance_id) const {
+  std::lock_guard lock(mutex_);
+  return refused_instances_.count(instance_id) > 0;
 }
 
 std::multimap<std::uint64_t, Ack> AckLedger::acks() const {
@@ -73,6 +93,78 @@ void AckLedger::forget_machines_except(const std::set<std::pair<std::string, std
 std::size_t AckLedger::size() const {
   std::lock_guard lock(mutex_);
   return acks_.size();
+}
+
+namespace {
+
+json::array strings(const std::set<std::string>& set) {
+  json::array a;
+  for (const auto& s : set)
+    a.emplace_back(s);
+  return a;
+}
+
+void read_strings(const json::value& v, std::set<std::string>& out) {
+  for (const auto& s : v.as_array())
+    out.emplace(s.as_string());
+}
+
+}  // namespace
+
+void AckLedger::save(const std::string& path) const {
+  std::lock_guard lock(mutex_);
+  json::object doc;
+  json::array acks;
+  for (const auto& [offset, a] : acks_) {
+    acks.push_back(json::object{{"offset", a.offset},
+                                {"type", a.type},
+                                {"instance_id", a.instance_id},
+                                {"state", a.state},
+                                {"ctx_json", a.ctx_json},
+                                {"event_id", a.event_id}});
+  }
+  doc["acks"] = std::move(acks);
+  json::array machines;
+  for (const auto& [machine, version] : machines_)
+    machines.push_back(json::object{{"machine", machine}, {"version", version}});
+  doc["machines"] = std::move(machines);
+  doc["events"] = strings(events_);
+  doc["instances"] = strings(instances_);
+  doc["refused_events"] = strings(refused_events_);
+  doc["refused_instances"] = strings(refused_instances_);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << json::serialize(doc);
+  if (!out.flush()) throw std::runtime_error("cannot write " + path);
+}
+
+void AckLedger::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::lock_guard lock(mutex_);
+  AckLedger& ledger = *this;
+  try {
+    const json::object doc = json::parse(text.str()).as_object();
+    for (const auto& v : doc.at("acks").as_array()) {
+      const auto& a = v.as_object();
+      Ack ack{a.at("offset").to_number<std::uint64_t>(),    std::string(a.at("type").as_string()),
+              std::string(a.at("instance_id").as_string()), std::string(a.at("state").as_string()),
+              std::string(a.at("ctx_json").as_string()),    std::string(a.at("event_id").as_string())};
+      ledger.acks_.emplace(ack.offset, std::move(ack));
+    }
+    for (const auto& v : doc.at("machines").as_array()) {
+      const auto& m = v.as_object();
+      ledger.machines_.emplace(std::string(m.at("machine").as_string()),
+                               m.at("version").to_number<std::uint32_t>());
+    }
+    read_strings(doc.at("events"), ledger.events_);
+    read_strings(doc.at("instances"), ledger.instances_);
+    read_strings(doc.at("refused_events"), ledger.refused_events_);
+    read_strings(doc.at("refused_instances"), ledger.refused_instances_);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
 }
 
 // --- the load -----------------------------------------------------------------------------------
@@ -136,17 +228,18 @@ std::uint64_t offset_of(const json::object& o) {
 class Writer {
  public:
   Writer(engine::Engine& engine, const LoadOptions& options, int index, AckLedger& ledger,
-         const std::function<bool()>& cut)
+         const std::function<bool()>& cut, const std::function<bool()>& stop)
       : engine_(engine),
         options_(options),
         index_(index),
         ledger_(ledger),
         cut_(cut),
+        stop_(stop),
         rng_(options.seed * 1000003 + static_cast<std::uint64_t>(index)),
         prefix_(options.tag + "-w" + std::to_string(index) + "-") {}
 
   void run(LoadStats& stats) {
-    for (int i = 0; i < options_.ops_per_writer && !cut_(); ++i) {
+    for (int i = 0; i < options_.ops_per_writer && !stop_(); ++i) {
       step();
       ++stats_.requests;
     }
@@ -176,7 +269,10 @@ class Writer {
     return p;
   }
 
-  engine::CreateInstance create_command(const std::string& id) {
+  // `fresh`: an id no request has used before, so the log may hold a create of it only if
+  // this request was applied.
+  engine::CreateInstance create_command(const std::string& id, bool fresh) {
+    if (fresh) new_instances_.push_back(id);
     engine::CreateInstance c;
     c.instance_id = id;
     c.machine = kLoadMachine;
@@ -196,6 +292,7 @@ class Writer {
     if (chance(80)) {
       a.event_id = next_id("ev");
       ledger_.issued_event(*a.event_id);
+      new_events_.push_back(*a.event_id);
     }
     if (chance(15)) a.idempotency_key = next_id("ik");
     if (chance(10)) a.expected_state = std::vector<std::string>{"closed", "open", "locked"}[pick(3)];
@@ -227,10 +324,23 @@ class Writer {
   // Runs `submit`; on success before the cut hands the result to `record`.
   void run_one(const std::function<void(engine::ResultCallback)>& submit,
                const std::function<void(const json::object&)>& record) {
+    const auto instances = std::exchange(new_instances_, {});
+    const auto events = std::exchange(new_events_, {});
     Outcome out = call(submit, cut_);
     auto r = ok_object(out.result);
     if (!r) {
       ++stats_.errors;
+      const auto& e = std::get<protocol::Error>(out.result);
+      if (e.code == protocol::ErrorCode::WalIoError) {
+        if (e.message.find("was not applied") != std::string::npos) {
+          ++stats_.not_applied;
+          ledger_.refused(instances, events);
+        } else if (e.message.find("outcome of this write is unknown") != std::string::npos) {
+          ++stats_.outcome_unknown;
+        } else {
+          ++stats_.other_storage_errors;
+        }
+      }
       return;
     }
     if (!out.before_cut) {
@@ -249,20 +359,20 @@ class Writer {
 
   void step() {
     const int r = static_cast<int>(pick(100));
-    if (live_.empty() || r < 12) return create(next_id("i"));
+    if (live_.empty() || r < 12) return create(next_id("i"), true);
     if (r < 50) return apply(random_live());
     if (r < 55 && !idempotent_.empty()) return retry_idempotent();
     if (r < 62) return remove(random_live());
     if (r < 66 && !deleted_.empty())
-      return create(*std::next(deleted_.begin(), static_cast<long>(pick(deleted_.size()))));
+      return create(*std::next(deleted_.begin(), static_cast<long>(pick(deleted_.size()))), false);
     if (r < 69) return put_machine();
     if (r < 79) return batch(true);
     if (r < 89) return batch(false);
     return apply_shared();
   }
 
-  void create(const std::string& id) {
-    engine::CreateInstance c = create_command(id);
+  void create(const std::string& id, bool fresh) {
+    engine::CreateInstance c = create_command(id, fresh);
     if (chance(25)) c.idempotency_key = next_id("ck");
     const std::string ctx = protocol::to_json(c.initial_ctx);
     run_one([&](engine::ResultCallback done) { engine_.create_instance(c, std::move(done)); },
@@ -314,7 +424,7 @@ class Writer {
     std::vector<Element> elements;
     if (atomic) {
       const std::string id = next_id("b");
-      engine::CreateInstance c = create_command(id);
+      engine::CreateInstance c = create_command(id, true);
       elements.push_back({Element::Kind::Create, id, protocol::to_json(c.initial_ctx)});
       b.elements.push_back({"CREATE_INSTANCE", std::move(c)});
       std::string state = "closed";
@@ -337,7 +447,7 @@ class Writer {
       elements.push_back({Element::Kind::Apply, "missing", ""});
       b.elements.push_back({"APPLY_EVENT", apply_command(next_id("missing"), "closed")});
       const std::string id = next_id("i");
-      engine::CreateInstance c = create_command(id);
+      engine::CreateInstance c = create_command(id, true);
       elements.push_back({Element::Kind::Create, id, protocol::to_json(c.initial_ctx)});
       b.elements.push_back({"CREATE_INSTANCE", std::move(c)});
     }
@@ -376,6 +486,7 @@ class Writer {
   const int index_;
   AckLedger& ledger_;
   const std::function<bool()>& cut_;
+  const std::function<bool()>& stop_;
   std::mt19937_64 rng_;
   const std::string prefix_;
   std::uint64_t counter_ = 0;
@@ -383,6 +494,9 @@ class Writer {
   std::map<std::string, std::string> live_;  // own instances believed live → believed state
   std::set<std::string> deleted_;
   std::vector<engine::ApplyEvent> idempotent_;
+  // New instance ids and event ids of the request being built (see create_command).
+  std::vector<std::string> new_instances_;
+  std::vector<std::string> new_events_;
   LoadStats stats_;
 };
 
@@ -414,14 +528,15 @@ void setup_load(engine::Engine& engine, const LoadOptions& options, AckLedger& l
 }
 
 LoadStats run_load(engine::Engine& engine, const LoadOptions& options, AckLedger& ledger,
-                   const std::function<bool()>& cut) {
+                   const std::function<bool()>& cut, const std::function<bool()>& stop_when) {
+  const std::function<bool()>& stop = stop_when ? stop_when : cut;
   std::vector<LoadStats> per_writer(static_cast<std::size_t>(options.writers));
   std::vector<std::string> failures(per_writer.size());
   std::vector<std::thread> threads;
   for (int i = 0; i < options.writers; ++i) {
     threads.emplace_back([&, i] {
       try {
-        Writer(engine, options, i, ledger, cut).run(per_writer[static_cast<std::size_t>(i)]);
+        Writer(engine, options, i, ledger, cut, stop).run(per_writer[static_cast<std::size_t>(i)]);
       } catch (const std::exception& e) {
         failures[static_cast<std::size_t>(i)] = e.what();
       }
@@ -436,6 +551,9 @@ LoadStats run_load(engine::Engine& engine, const LoadOptions& options, AckLedger
     total.acked += per_writer[i].acked;
     total.acked_after_cut += per_writer[i].acked_after_cut;
     total.errors += per_writer[i].errors;
+    total.outcome_unknown += per_writer[i].outcome_unknown;
+    total.not_applied += per_writer[i].not_applied;
+    total.other_storage_errors += per_writer[i].other_storage_errors;
   }
   return total;
 }

@@ -44,6 +44,9 @@ class AckLedger {
   void acked_machine(const std::string& machine, std::uint32_t version);
   void issued_event(const std::string& event_id);
   void issued_instance(const std::string& instance_id);
+  // A request answered "not applied" (after a storage failure): its new event id or new
+  // instance must not be in the log.
+  void refused(const std::vector<std::string>& instance_ids, const std::vector<std::string>& event_ids);
 
   // Acknowledgements by offset (several acks may name one offset: idempotent replays, deletes
   // of deleted instances).
@@ -51,11 +54,19 @@ class AckLedger {
   std::set<std::pair<std::string, std::uint32_t>> machines() const;
   bool was_issued_event(const std::string& event_id) const;
   bool was_issued_instance(const std::string& instance_id) const;
+  bool was_refused_event(const std::string& event_id) const;
+  bool was_refused_instance(const std::string& instance_id) const;
   // Forgets acknowledgements past `latest` (lost under every_n / every_ms, as they allow).
   std::size_t forget_after(std::uint64_t latest);
   // Forgets acknowledged machine versions not in `kept` (lost under every_n / every_ms).
   void forget_machines_except(const std::set<std::pair<std::string, std::uint32_t>>& kept);
   std::size_t size() const;
+
+  // The whole ledger as one JSON document, for a test that runs the load in a child process
+  // (tests/unit/engine/storage_fault_test.cpp). load() adds what `path` holds to this ledger;
+  // it throws std::runtime_error on bad input.
+  void save(const std::string& path) const;
+  void load(const std::string& path);
 
  private:
   mutable std::mutex mutex_;
@@ -63,6 +74,8 @@ class AckLedger {
   std::set<std::pair<std::string, std::uint32_t>> machines_;
   std::set<std::string> events_;
   std::set<std::string> instances_;
+  std::set<std::string> refused_events_;
+  std::set<std::string> refused_instances_;
 };
 
 struct LoadOptions {
@@ -78,6 +91,11 @@ struct LoadStats {
   std::uint64_t acked = 0;            // successful results delivered before the cut
   std::uint64_t acked_after_cut = 0;  // not counted
   std::uint64_t errors = 0;           // error results (conflicts, not found, ...)
+  // WAL_IO_ERROR answers after a storage failure (engine fail-stop): the write being written
+  // ("outcome ... unknown"), writes never attempted ("not applied"), anything else.
+  std::uint64_t outcome_unknown = 0;
+  std::uint64_t not_applied = 0;
+  std::uint64_t other_storage_errors = 0;
 };
 
 // The machine every writer uses (set up once per data directory by setup_load).
@@ -87,9 +105,9 @@ inline constexpr const char* kLoadMachine = "door";
 void setup_load(engine::Engine& engine, const LoadOptions& options, AckLedger& ledger,
                 const std::function<bool()>& cut);
 
-// Runs options.writers threads until each has made ops_per_writer requests or `cut()` is true
-// before a request. Returns when all have finished.
+// Runs options.writers threads until each has made ops_per_writer requests or `stop()` (by
+// default `cut()`) is true before a request. Returns when all have finished.
 LoadStats run_load(engine::Engine& engine, const LoadOptions& options, AckLedger& ledger,
-                   const std::function<bool()>& cut);
+                   const std::function<bool()>& cut, const std::function<bool()>& stop = {});
 
 }  // namespace rstmdb::test

@@ -1,6 +1,7 @@
 #include "fault_fs.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,8 @@ using rocksdb::IOStatus;
 struct FaultFs::Node {
   std::uint64_t id = 0;
   bool is_dir = false;
+  FileKind kind = FileKind::Other;  // files: from the name at creation
+  TableJob job = TableJob::Flush;   // tables: from the creating thread
 
   // Files. `size` is written by the file's one appending thread and read by Sync, possibly on
   // another thread; everything else is guarded by FaultFs::mutex_.
@@ -60,6 +63,39 @@ std::string name_of(const std::string& path) {
 
 std::string errno_text(int err) {
   return std::error_code(err, std::generic_category()).message();
+}
+
+FileKind kind_of(const std::string& name) {
+  if (name.ends_with(".log")) return FileKind::Wal;
+  if (name.ends_with(".sst")) return FileKind::Table;
+  if (name.starts_with("MANIFEST-")) return FileKind::Manifest;
+  return FileKind::Other;
+}
+
+// Compactions run on RocksDB's low-priority (and bottom-priority) pools, whose threads it names
+// "rocksdb:low…" / "rocksdb:bottom…"; flushes run on "rocksdb:high…" or on the caller's thread.
+TableJob current_job() {
+  char name[32] = {};
+  pthread_getname_np(pthread_self(), name, sizeof name);
+  const std::string_view n(name);
+  return n.starts_with("rocksdb:low") || n.starts_with("rocksdb:bottom") ? TableJob::Compaction
+                                                                         : TableJob::Flush;
+}
+
+const char* op_name(FileOp op) {
+  switch (op) {
+    case FileOp::Create:
+      return "create";
+    case FileOp::Append:
+      return "append";
+    case FileOp::Sync:
+      return "sync";
+    case FileOp::RangeSync:
+      return "range sync";
+    case FileOp::Close:
+      return "close";
+  }
+  return "?";
 }
 
 // Copies the first `length` bytes of `from` into the new file `to`.
@@ -115,6 +151,7 @@ class TrackedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
   IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                   rocksdb::IODebugContext* dbg) override {
     fs_.count_op(false, "append", path_);
+    if (auto fault = fs_.fault_for(*node_, FileOp::Append, path_)) return *fault;
     auto s = target()->Append(data, options, dbg);
     if (s.ok()) fs_.appended(*node_, node_->size.load() + data.size());
     return s;
@@ -122,6 +159,7 @@ class TrackedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
   IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                   const rocksdb::DataVerificationInfo& info, rocksdb::IODebugContext* dbg) override {
     fs_.count_op(false, "append", path_);
+    if (auto fault = fs_.fault_for(*node_, FileOp::Append, path_)) return *fault;
     auto s = target()->Append(data, options, info, dbg);
     if (s.ok()) fs_.appended(*node_, node_->size.load() + data.size());
     return s;
@@ -129,6 +167,7 @@ class TrackedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
   IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset, const rocksdb::IOOptions& options,
                             rocksdb::IODebugContext* dbg) override {
     fs_.count_op(false, "append", path_);
+    if (auto fault = fs_.fault_for(*node_, FileOp::Append, path_)) return *fault;
     auto s = target()->PositionedAppend(data, offset, options, dbg);
     if (s.ok()) fs_.appended(*node_, offset + data.size());
     return s;
@@ -137,6 +176,7 @@ class TrackedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
                             const rocksdb::DataVerificationInfo& info,
                             rocksdb::IODebugContext* dbg) override {
     fs_.count_op(false, "append", path_);
+    if (auto fault = fs_.fault_for(*node_, FileOp::Append, path_)) return *fault;
     auto s = target()->PositionedAppend(data, offset, options, info, dbg);
     if (s.ok()) fs_.appended(*node_, offset + data.size());
     return s;
@@ -150,10 +190,12 @@ class TrackedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
   IOStatus Close(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
     // close(2) makes nothing durable.
     fs_.count_op(false, "close", path_);
+    if (auto fault = fs_.fault_for(*node_, FileOp::Close, path_)) return *fault;
     return target()->Close(options, dbg);
   }
   IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
     fs_.count_op(false, "sync", path_);
+    if (auto fault = fs_.fault_for(*node_, FileOp::Sync, path_)) return *fault;
     const std::uint64_t before = node_->size.load();
     auto s = target()->Sync(options, dbg);
     if (s.ok()) fs_.synced(*node_, before);
@@ -161,6 +203,7 @@ class TrackedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
   }
   IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
     fs_.count_op(false, "fsync", path_);
+    if (auto fault = fs_.fault_for(*node_, FileOp::Sync, path_)) return *fault;
     const std::uint64_t before = node_->size.load();
     auto s = target()->Fsync(options, dbg);
     if (s.ok()) fs_.synced(*node_, before);
@@ -171,6 +214,7 @@ class TrackedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
     // sync_file_range(2) starts writeback of some pages; it neither waits for the device nor
     // writes the file size, so nothing is durable after it.
     fs_.count_op(false, "range sync", path_);
+    if (auto fault = fs_.fault_for(*node_, FileOp::RangeSync, path_)) return *fault;
     return target()->RangeSync(offset, nbytes, options, dbg);
   }
 
@@ -253,6 +297,13 @@ void FaultFs::trace(const std::string& what) const {
     std::fprintf(stderr, "faultfs[%llu]: %s\n", static_cast<unsigned long long>(ops_.load()), what.c_str());
 }
 
+FaultFs::NodePtr FaultFs::new_file(const std::string& path) {
+  NodePtr node = new_node(false);
+  node->kind = kind_of(name_of(path));
+  node->job = current_job();
+  return node;
+}
+
 void FaultFs::model_error(const std::string& what) {
   if (!errors_.empty()) errors_ += "; ";
   errors_ += what;
@@ -278,7 +329,7 @@ void FaultFs::adopt_existing(const std::string& dir_path, const NodePtr& dir) {
       child = new_node(true);
       adopt_existing(path, child);
     } else if (it->is_regular_file(ec)) {
-      child = new_node(false);
+      child = new_file(path);
       child->size = it->file_size(ec);
       child->synced = child->size.load();
       child->live_names.insert(path);
@@ -379,9 +430,9 @@ CutReport FaultFs::cut_power(const std::string& image_dir) {
   return *last_cut_;
 }
 
-CutReport FaultFs::capture(const std::string& image_dir) {
+CutReport FaultFs::capture(const std::string& image_dir, bool live) {
   // Everything recorded as durable so far is in this image; nothing recorded later is.
-  power_cut_.store(true);
+  if (!live) power_cut_.store(true);
   CutReport report;
   std::vector<std::pair<NodePtr, std::string>> pending{{root_node_, image_dir}};
   while (!pending.empty() && report.error.empty()) {
@@ -392,22 +443,23 @@ CutReport FaultFs::capture(const std::string& image_dir) {
       break;
     }
     ++report.dirs;
-    for (const auto& [name, child] : dir->durable_entries) {
+    for (const auto& [name, child] : live ? dir->live_entries : dir->durable_entries) {
       const std::string child_path = path + "/" + name;
       if (child->is_dir) {
         pending.emplace_back(child, child_path);
         continue;
       }
-      report.error = copy_prefix(child->content_path(), child->synced, child_path);
+      const std::uint64_t length = live ? child->size.load() : child->synced;
+      report.error = copy_prefix(child->content_path(), length, child_path);
       if (!report.error.empty()) break;
       ++report.files;
-      report.bytes += child->synced;
-      report.bytes_dropped += child->size.load() - child->synced;
+      report.bytes += length;
+      report.bytes_dropped += child->size.load() - length;
     }
   }
   // What the image differs in from the live tree, for the test's report.
   for (const auto& [path, node] : live_) {
-    if (!node->is_dir) continue;
+    if (!node->is_dir || live) continue;
     for (const auto& [name, child] : node->live_entries) {
       auto it = node->durable_entries.find(name);
       if (it == node->durable_entries.end() || it->second != child) ++report.entries_not_durable;
@@ -418,6 +470,87 @@ CutReport FaultFs::capture(const std::string& image_dir) {
     }
   }
   return report;
+}
+
+CutReport FaultFs::snapshot_live(const std::string& image_dir) {
+  std::lock_guard lock(mutex_);
+  return capture(image_dir, true);
+}
+
+// --- fault injection ----------------------------------------------------------------------------
+
+std::string describe(const FaultRule& rule) {
+  std::string what = rule.error == ENOSPC ? "ENOSPC"
+                     : rule.error == EIO  ? "EIO"
+                                          : "errno " + std::to_string(rule.error);
+  what += " on call " + std::to_string(rule.nth) + " of " + op_name(rule.op);
+  switch (rule.kind) {
+    case FileKind::Any:
+      what += " (any file)";
+      break;
+    case FileKind::Wal:
+      what += " of a WAL";
+      break;
+    case FileKind::Table:
+      what += rule.job == TableJob::Flush        ? " of a flush's table"
+              : rule.job == TableJob::Compaction ? " of a compaction's table"
+                                                 : " of a table";
+      break;
+    case FileKind::Manifest:
+      what += " of the MANIFEST";
+      break;
+    case FileKind::Other:
+      what += " of another file";
+      break;
+  }
+  if (rule.persistent) what += ", and every later one";
+  return what;
+}
+
+void FaultFs::inject(const FaultRule& rule) {
+  std::lock_guard lock(fault_mutex_);
+  rule_ = rule;
+  rule_.value().nth = std::max<std::uint64_t>(rule.nth, 1);
+  rule_matches_ = 0;
+}
+
+void FaultFs::clear_faults() {
+  std::lock_guard lock(fault_mutex_);
+  rule_.reset();
+}
+
+std::uint64_t FaultFs::faults_injected() const {
+  std::lock_guard lock(fault_mutex_);
+  return faults_injected_;
+}
+
+std::string FaultFs::first_fault() const {
+  std::lock_guard lock(fault_mutex_);
+  return first_fault_;
+}
+
+std::optional<IOStatus> FaultFs::fault_for(const Node& node, FileOp op, const std::string& path) {
+  std::lock_guard lock(fault_mutex_);
+  if (!rule_) return std::nullopt;
+  const FaultRule& r = *rule_;
+  if (r.op != op || (r.kind != FileKind::Any && r.kind != node.kind)) return std::nullopt;
+  if (node.kind == FileKind::Table && r.job != TableJob::Any && r.job != node.job) return std::nullopt;
+  ++rule_matches_;
+  if (rule_matches_ < r.nth || (rule_matches_ > r.nth && !r.persistent)) return std::nullopt;
+  ++faults_injected_;
+  const std::string what =
+      std::string("FaultFs: injected ") + (r.error == ENOSPC ? "ENOSPC" : "EIO") + " on " + op_name(op) +
+      " " + name_of(path) +
+      (node.kind == FileKind::Table ? (node.job == TableJob::Compaction ? " (compaction)" : " (flush)") : "");
+  if (first_fault_.empty()) first_fault_ = what;
+  trace(what);
+  if (r.error == ENOSPC) {
+    // As the POSIX file system reports it: a no-space I/O error, which RocksDB may retry.
+    IOStatus s = IOStatus::NoSpace(what, std::strerror(ENOSPC));
+    s.SetRetryable(true);
+    return s;
+  }
+  return IOStatus::IOError(what, std::strerror(r.error));
 }
 
 void FaultFs::appended(Node& node, std::uint64_t end_offset) {
@@ -448,6 +581,8 @@ IOStatus FaultFs::NewWritableFile(const std::string& fname, const rocksdb::FileO
   std::lock_guard lock(mutex_);
   count_op(true, "create", path);
   trace("create " + path);
+  NodePtr node = new_file(path);
+  if (auto fault = fault_for(*node, FileOp::Create, path)) return *fault;
   if (NodePtr old = live_node(path)) {
     // O_TRUNC would truncate the old file in place; model it as a new file replacing the
     // entry, and keep the old one's bytes while a durable entry names them.
@@ -464,7 +599,6 @@ IOStatus FaultFs::NewWritableFile(const std::string& fname, const rocksdb::FileO
   std::unique_ptr<rocksdb::FSWritableFile> file;
   auto s = target_->NewWritableFile(fname, options, &file, dbg);
   if (!s.ok()) return s;
-  NodePtr node = new_node(false);
   link_live(path, node);
   *result = std::make_unique<TrackedWritableFile>(std::move(file), *this, node, path);
   return s;
@@ -478,14 +612,14 @@ IOStatus FaultFs::ReopenWritableFile(const std::string& fname, const rocksdb::Fi
   std::lock_guard lock(mutex_);
   count_op(true, "reopen", path);
   trace("reopen " + path);
+  NodePtr node = live_node(path);
+  const bool created = !node;
+  if (created) node = new_file(path);
+  if (auto fault = fault_for(*node, FileOp::Create, path)) return *fault;
   std::unique_ptr<rocksdb::FSWritableFile> file;
   auto s = target_->ReopenWritableFile(fname, options, &file, dbg);
   if (!s.ok()) return s;
-  NodePtr node = live_node(path);
-  if (!node) {
-    node = new_node(false);
-    link_live(path, node);
-  }
+  if (created) link_live(path, node);
   std::uint64_t size = 0;
   if (target_->GetFileSize(fname, rocksdb::IOOptions(), &size, dbg).ok()) node->size.store(size);
   *result = std::make_unique<TrackedWritableFile>(std::move(file), *this, node, path);
@@ -664,7 +798,7 @@ IOStatus FaultFs::LockFile(const std::string& fname, const rocksdb::IOOptions& o
   if (!live_node(path)) {
     count_op(true, "create", path);
     trace("lock (creates) " + path);
-    link_live(path, new_node(false));
+    link_live(path, new_file(path));
   }
   return s;
 }

@@ -36,12 +36,18 @@
 // NewWritableFile over an existing name (which truncates in place) moves it there. Shadow
 // copies are dropped once no durable entry names them.
 //
+// Fault injection: inject() arms a rule that fails the n-th matching call (by file kind, for
+// tables by the job writing them, and by operation) with EIO or ENOSPC, once or from then on.
+// A failed call never reaches the real file. snapshot_live() writes the live image instead (what
+// kill -9 leaves: every byte written, durable or not).
+//
 // Thread-safety: every method may be called from any thread, as RocksDB requires.
 #pragma once
 
 #include <rocksdb/file_system.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -69,6 +75,26 @@ struct CutReport {
   std::string during;                   // an armed cut's operation, e.g. "sync 000004.log"
 };
 
+// Which files a fault rule matches, by name: *.log, *.sst, MANIFEST-*, anything else.
+enum class FileKind { Any, Wal, Table, Manifest, Other };
+// Which job writes a table file: compactions run on RocksDB's low-priority pool ("rocksdb:low"
+// threads), flushes on its high-priority pool or on the caller's thread (at open and close).
+enum class TableJob { Any, Flush, Compaction };
+// Which calls a fault rule matches. Sync: Sync or Fsync; Create: NewWritableFile or
+// ReopenWritableFile.
+enum class FileOp { Create, Append, Sync, RangeSync, Close };
+
+struct FaultRule {
+  FileKind kind = FileKind::Any;
+  TableJob job = TableJob::Any;  // for FileKind::Table
+  FileOp op = FileOp::Append;
+  std::uint64_t nth = 1;    // the n-th matching call after inject() fails (n >= 1)
+  int error = EIO;          // EIO or ENOSPC
+  bool persistent = false;  // every matching call after the n-th fails too (a disk that stays full)
+};
+// "ENOSPC on the 3rd append to a flush's table, and after"
+std::string describe(const FaultRule& rule);
+
 class FaultFs final : public rocksdb::FileSystemWrapper {
  public:
   // `root` and `shadow_dir` are absolute or relative paths on one file system; `shadow_dir` is
@@ -93,6 +119,19 @@ class FaultFs final : public rocksdb::FileSystemWrapper {
   bool power_cut() const noexcept { return power_cut_.load(); }
   // The report of the last cut taken, if any.
   std::optional<CutReport> last_cut() const;
+  // Writes the live image of `root` to `image_dir`: every entry as it is now, every byte
+  // written so far (what kill -9 would leave). Does not cut the power.
+  CutReport snapshot_live(const std::string& image_dir);
+
+  // --- fault injection ---------------------------------------------------------------------
+
+  // Arms `rule`, replacing any armed rule; its call count starts now.
+  void inject(const FaultRule& rule);
+  void clear_faults();
+  // Calls failed by injection so far, and the first of them (e.g. "ENOSPC on append 000012.sst").
+  std::uint64_t faults_injected() const;
+  std::string first_fault() const;
+
   // Mutating operations on `root` so far: appends, syncs, closes, truncations, creations,
   // deletions, renames, links and directory fsyncs.
   std::uint64_t mutating_ops() const noexcept { return ops_.load(); }
@@ -149,6 +188,8 @@ class FaultFs final : public rocksdb::FileSystemWrapper {
   bool tracked(const std::string& path) const;
   NodePtr live_node(const std::string& path) const;
   NodePtr new_node(bool is_dir);
+  // A file node for `path`, classified by its name and the creating thread.
+  NodePtr new_file(const std::string& path);
   // Adds / removes the live entry `path` (its parent must be a live tracked directory).
   bool link_live(const std::string& path, const NodePtr& node);
   void unlink_live(const std::string& path);
@@ -163,7 +204,10 @@ class FaultFs final : public rocksdb::FileSystemWrapper {
   // Counts one mutating operation (`op` on `path`) and takes an armed cut if this is its
   // operation. `locked`: the caller holds mutex_.
   void count_op(bool locked, const char* op, const std::string& path);
-  CutReport capture(const std::string& image_dir);
+  // Writes the durable (or, `live`, the live) image of `root` to `image_dir`.
+  CutReport capture(const std::string& image_dir, bool live = false);
+  // The injected error for `op` on `node` (path `path`), if the armed rule fails this call.
+  std::optional<rocksdb::IOStatus> fault_for(const Node& node, FileOp op, const std::string& path);
   void model_error(const std::string& what);
   // Prints `what` to stderr when RSTMDB_FAULTFS_TRACE is set (debugging aid).
   void trace(const std::string& what) const;
@@ -188,6 +232,12 @@ class FaultFs final : public rocksdb::FileSystemWrapper {
   std::string armed_image_;                  // guarded by mutex_
   std::atomic<bool> power_cut_{false};
   bool trace_ = false;
+
+  mutable std::mutex fault_mutex_;
+  std::optional<FaultRule> rule_;
+  std::uint64_t rule_matches_ = 0;
+  std::uint64_t faults_injected_ = 0;
+  std::string first_fault_;
 };
 
 // An Env whose file system is `fs` (clock and threads are Env::Default()'s). Keeps `fs` alive.

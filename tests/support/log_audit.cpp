@@ -135,6 +135,8 @@ class Auditor {
     if (!ledger_.was_issued_instance(id)) fail(at + "instance " + id + " was never sent by a writer");
     auto it = instances_.find(id);
     if (type == "create_instance") {
+      if (ledger_.was_refused_instance(id))
+        fail(at + "create of " + id + ", whose request was answered 'not applied'");
       if (it != instances_.end() && !it->second.deleted) return fail(at + "create of live instance " + id);
       auto m = machines_.find({machine, version});
       if (m == machines_.end()) return fail(at + "create of " + id + " on unknown machine " + machine);
@@ -169,6 +171,8 @@ class Auditor {
       const auto event_id = opt_str(e, "event_id");
       if (event_id) {
         if (!ledger_.was_issued_event(*event_id)) fail(at + "event id " + *event_id + " was never sent");
+        if (ledger_.was_refused_event(*event_id))
+          fail(at + "event " + *event_id + ", whose request was answered 'not applied'");
         if (!event_ids_.insert(*event_id).second) fail(at + "event id " + *event_id + " appears twice");
       }
       r.state = to;

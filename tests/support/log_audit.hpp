@@ -7,7 +7,7 @@
 //     and an absent or deleted id; an event names a live instance, leaves the stored
 //     from_state by a transition of the machine, and its ctx is the previous ctx merged with
 //     its payload; a delete names a live instance; a machine version is put once; every entry
-//     was issued by a writer and no event id appears twice;
+//     was issued by a writer, none was answered "not applied", and no event id appears twice;
 //   - the replayed instances (state, ctx, last_event_id, last_wal_offset, timestamps,
 //     tombstones) equal the Instances column family record for record, and the Index, Counts
 //     and Machines column families are exactly what the replay implies;

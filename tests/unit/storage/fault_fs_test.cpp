@@ -2,6 +2,7 @@
 // is synced survives a cut, what is not vanishes.
 #include "support/fault_fs.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -12,6 +13,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 
 using rstmdb::test::CutReport;
 using rstmdb::test::FaultFs;
@@ -244,4 +246,73 @@ TEST_CASE("fault fs: paths outside the root are passed through, not modelled") {
   const CutReport r = cut(ffs, box.image(1));
   CHECK(r.files == 0);
   CHECK(read_file(outside + "/free") == "x");
+}
+
+TEST_CASE("fault fs: the n-th matching call fails and never reaches the file") {
+  Sandbox box;
+  FaultFs ffs(box.root(), box.shadow());
+  auto wal = create(ffs, box.root("000004.log"));
+  auto table = create(ffs, box.root("000005.sst"));
+  fsync_dir(ffs, box.root());
+  ffs.inject({rstmdb::test::FileKind::Wal, rstmdb::test::TableJob::Any, rstmdb::test::FileOp::Append, 2, EIO,
+              false});
+  append(*table, "t");  // not a WAL: not counted
+  append(*wal, "1");
+  const auto failed = wal->Append("2", rocksdb::IOOptions(), nullptr);
+  CHECK(failed.IsIOError());
+  CHECK_FALSE(failed.IsNoSpace());
+  append(*wal, "3");  // not persistent: later calls go through
+  CHECK(ffs.faults_injected() == 1);
+  CHECK(ffs.first_fault() == "FaultFs: injected EIO on append 000004.log");
+  CHECK(read_file(box.root("000004.log")) == "13");
+}
+
+TEST_CASE("fault fs: a persistent ENOSPC fails every matching call from the n-th on, as no-space errors") {
+  Sandbox box;
+  FaultFs ffs(box.root(), box.shadow());
+  auto f = create(ffs, box.root("MANIFEST-000001"));
+  ffs.inject({rstmdb::test::FileKind::Manifest, rstmdb::test::TableJob::Any, rstmdb::test::FileOp::Sync, 1,
+              ENOSPC, true});
+  append(*f, "edit");
+  for (int i = 0; i < 3; ++i) {
+    const auto s = f->Sync(rocksdb::IOOptions(), nullptr);
+    CHECK(s.IsNoSpace());
+  }
+  CHECK(ffs.faults_injected() == 3);
+  cut(ffs, box.image(1));
+  CHECK_FALSE(fs::exists(box.image(1) + "/MANIFEST-000001"));  // nothing was synced, not even the entry
+  ffs.clear_faults();
+  sync(*f);
+}
+
+TEST_CASE("fault fs: a failed create leaves no file; tables are told apart by the job creating them") {
+  Sandbox box;
+  FaultFs ffs(box.root(), box.shadow());
+  ffs.inject({rstmdb::test::FileKind::Table, rstmdb::test::TableJob::Compaction, rstmdb::test::FileOp::Create,
+              1, ENOSPC, false});
+  auto flush_output = create(ffs, box.root("000010.sst"));  // this thread is not a compaction thread
+  CHECK(ffs.faults_injected() == 0);
+  rocksdb::IOStatus from_compaction;
+  std::thread compaction([&] {
+    pthread_setname_np(pthread_self(), "rocksdb:low");
+    std::unique_ptr<rocksdb::FSWritableFile> f;
+    from_compaction = ffs.NewWritableFile(box.root("000011.sst"), rocksdb::FileOptions(), &f, nullptr);
+  });
+  compaction.join();
+  CHECK(from_compaction.IsNoSpace());
+  CHECK_FALSE(fs::exists(box.root("000011.sst")));
+  CHECK(ffs.first_fault() == "FaultFs: injected ENOSPC on create 000011.sst (compaction)");
+}
+
+TEST_CASE("fault fs: the live image keeps every byte written, as kill -9 would") {
+  Sandbox box;
+  FaultFs ffs(box.root(), box.shadow());
+  auto f = create(ffs, box.root("000004.log"));
+  append(*f, "synced;");
+  sync(*f);
+  append(*f, "page cache;");
+  const CutReport r = ffs.snapshot_live(box.image(1));
+  REQUIRE(r.error.empty());
+  CHECK_FALSE(ffs.power_cut());
+  CHECK(read_file(box.image(1) + "/000004.log") == "synced;page cache;");
 }

@@ -139,3 +139,25 @@ TEST_CASE("store on fault fs: flushed data survives a cut after its WAL is gone"
   });
   CHECK(seen == 2000);
 }
+
+TEST_CASE("store on fault fs: an injected WAL error fails the write and marks the store failed") {
+  const int error = GENERATE(EIO, ENOSPC);
+  TempDir tmp;
+  ModelledDataDir dir(tmp);
+  auto store = open_ok(options_for(dir.live, MemtableKind::Ordered, dir.fault.env.get()));
+  auto batch = store->new_batch();
+  batch.put(Cf::Log, offset_key(1), "before");
+  REQUIRE_FALSE(store->write(batch, true));
+  dir.fault.fs->inject({rstmdb::test::FileKind::Wal, rstmdb::test::TableJob::Any, rstmdb::test::FileOp::Sync,
+                        1, error, false});
+  batch.clear();
+  batch.put(Cf::Log, offset_key(2), "lost");
+  const auto failure = store->write(batch, true);
+  REQUIRE(failure);
+  CHECK(failure->kind() == (error == ENOSPC ? StorageError::Kind::NoSpace : StorageError::Kind::Io));
+  CHECK(dir.fault.fs->faults_injected() == 1);
+  REQUIRE(store->failure());
+  // Nothing reaches RocksDB any more (its file writers must not be written after an error).
+  CHECK(store->write(batch, true));
+  CHECK(store->sync_wal());
+}
