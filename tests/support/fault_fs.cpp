@@ -1,7 +1,8 @@
 #include "fault_fs.hpp"
 
+#include "fault_fs_files.hpp"
+
 #include <fcntl.h>
-#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,28 +23,6 @@ namespace rstmdb::test {
 namespace fs = std::filesystem;
 using rocksdb::IOStatus;
 
-struct FaultFs::Node {
-  std::uint64_t id = 0;
-  bool is_dir = false;
-  FileKind kind = FileKind::Other;  // files: from the name at creation
-  TableJob job = TableJob::Flush;   // tables: from the creating thread
-
-  // Files. `size` is written by the file's one appending thread and read by Sync, possibly on
-  // another thread; everything else is guarded by FaultFs::mutex_.
-  std::atomic<std::uint64_t> size{0};  // bytes written to the live file
-  std::uint64_t synced = 0;            // the durable prefix
-  std::set<std::string> live_names;    // live paths naming this file (hard links)
-  std::string shadow_path;             // a hard link in shadow_dir, while one is needed
-  std::uint64_t durable_refs = 0;      // durable directory entries naming this node
-
-  // Directories: name → node.
-  std::map<std::string, std::shared_ptr<Node>> live_entries;
-  std::map<std::string, std::shared_ptr<Node>> durable_entries;
-
-  // Where the file's bytes can be read now.
-  const std::string& content_path() const { return live_names.empty() ? shadow_path : *live_names.begin(); }
-};
-
 namespace {
 
 std::string normalize(const std::string& path) {
@@ -63,39 +42,6 @@ std::string name_of(const std::string& path) {
 
 std::string errno_text(int err) {
   return std::error_code(err, std::generic_category()).message();
-}
-
-FileKind kind_of(const std::string& name) {
-  if (name.ends_with(".log")) return FileKind::Wal;
-  if (name.ends_with(".sst")) return FileKind::Table;
-  if (name.starts_with("MANIFEST-")) return FileKind::Manifest;
-  return FileKind::Other;
-}
-
-// Compactions run on RocksDB's low-priority (and bottom-priority) pools, whose threads it names
-// "rocksdb:low…" / "rocksdb:bottom…"; flushes run on "rocksdb:high…" or on the caller's thread.
-TableJob current_job() {
-  char name[32] = {};
-  pthread_getname_np(pthread_self(), name, sizeof name);
-  const std::string_view n(name);
-  return n.starts_with("rocksdb:low") || n.starts_with("rocksdb:bottom") ? TableJob::Compaction
-                                                                         : TableJob::Flush;
-}
-
-const char* op_name(FileOp op) {
-  switch (op) {
-    case FileOp::Create:
-      return "create";
-    case FileOp::Append:
-      return "append";
-    case FileOp::Sync:
-      return "sync";
-    case FileOp::RangeSync:
-      return "range sync";
-    case FileOp::Close:
-      return "close";
-  }
-  return "?";
 }
 
 // Copies the first `length` bytes of `from` into the new file `to`.
@@ -136,125 +82,6 @@ std::string copy_prefix(const std::string& from, std::uint64_t length, const std
 }
 
 }  // namespace
-
-// --- file wrappers ------------------------------------------------------------------------------
-
-class TrackedWritableFile final : public rocksdb::FSWritableFileOwnerWrapper {
- public:
-  TrackedWritableFile(std::unique_ptr<rocksdb::FSWritableFile> file, FaultFs& fs,
-                      std::shared_ptr<FaultFs::Node> node, std::string path)
-      : FSWritableFileOwnerWrapper(std::move(file)),
-        fs_(fs),
-        node_(std::move(node)),
-        path_(std::move(path)) {}
-
-  IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
-                  rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false, "append", path_);
-    if (auto fault = fs_.fault_for(*node_, FileOp::Append, path_)) return *fault;
-    auto s = target()->Append(data, options, dbg);
-    if (s.ok()) fs_.appended(*node_, node_->size.load() + data.size());
-    return s;
-  }
-  IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
-                  const rocksdb::DataVerificationInfo& info, rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false, "append", path_);
-    if (auto fault = fs_.fault_for(*node_, FileOp::Append, path_)) return *fault;
-    auto s = target()->Append(data, options, info, dbg);
-    if (s.ok()) fs_.appended(*node_, node_->size.load() + data.size());
-    return s;
-  }
-  IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset, const rocksdb::IOOptions& options,
-                            rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false, "append", path_);
-    if (auto fault = fs_.fault_for(*node_, FileOp::Append, path_)) return *fault;
-    auto s = target()->PositionedAppend(data, offset, options, dbg);
-    if (s.ok()) fs_.appended(*node_, offset + data.size());
-    return s;
-  }
-  IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset, const rocksdb::IOOptions& options,
-                            const rocksdb::DataVerificationInfo& info,
-                            rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false, "append", path_);
-    if (auto fault = fs_.fault_for(*node_, FileOp::Append, path_)) return *fault;
-    auto s = target()->PositionedAppend(data, offset, options, info, dbg);
-    if (s.ok()) fs_.appended(*node_, offset + data.size());
-    return s;
-  }
-  IOStatus Truncate(uint64_t size, const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false, "truncate", path_);
-    auto s = target()->Truncate(size, options, dbg);
-    if (s.ok()) fs_.truncated(*node_, size);
-    return s;
-  }
-  IOStatus Close(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
-    // close(2) makes nothing durable.
-    fs_.count_op(false, "close", path_);
-    if (auto fault = fs_.fault_for(*node_, FileOp::Close, path_)) return *fault;
-    return target()->Close(options, dbg);
-  }
-  IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false, "sync", path_);
-    if (auto fault = fs_.fault_for(*node_, FileOp::Sync, path_)) return *fault;
-    const std::uint64_t before = node_->size.load();
-    auto s = target()->Sync(options, dbg);
-    if (s.ok()) fs_.synced(*node_, before);
-    return s;
-  }
-  IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
-    fs_.count_op(false, "fsync", path_);
-    if (auto fault = fs_.fault_for(*node_, FileOp::Sync, path_)) return *fault;
-    const std::uint64_t before = node_->size.load();
-    auto s = target()->Fsync(options, dbg);
-    if (s.ok()) fs_.synced(*node_, before);
-    return s;
-  }
-  IOStatus RangeSync(uint64_t offset, uint64_t nbytes, const rocksdb::IOOptions& options,
-                     rocksdb::IODebugContext* dbg) override {
-    // sync_file_range(2) starts writeback of some pages; it neither waits for the device nor
-    // writes the file size, so nothing is durable after it.
-    fs_.count_op(false, "range sync", path_);
-    if (auto fault = fs_.fault_for(*node_, FileOp::RangeSync, path_)) return *fault;
-    return target()->RangeSync(offset, nbytes, options, dbg);
-  }
-
- private:
-  FaultFs& fs_;
-  std::shared_ptr<FaultFs::Node> node_;
-  const std::string path_;
-};
-
-class TrackedDirectory final : public rocksdb::FSDirectoryWrapper {
- public:
-  TrackedDirectory(std::unique_ptr<rocksdb::FSDirectory> dir, FaultFs& fs,
-                   std::shared_ptr<FaultFs::Node> node, std::string path)
-      : FSDirectoryWrapper(std::move(dir)), fs_(fs), node_(std::move(node)), path_(std::move(path)) {}
-
-  IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
-    return commit([&] { return FSDirectoryWrapper::Fsync(options, dbg); });
-  }
-  IOStatus FsyncWithDirOptions(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg,
-                               const rocksdb::DirFsyncOptions& dir_options) override {
-    return commit([&] { return FSDirectoryWrapper::FsyncWithDirOptions(options, dbg, dir_options); });
-  }
-
- private:
-  // The fsync runs under the model's lock: the entries it makes durable are exactly the
-  // directory's entries while it runs.
-  template <typename Fn>
-  IOStatus commit(Fn&& fsync) {
-    std::lock_guard lock(fs_.mutex_);
-    fs_.count_op(true, "fsync dir", path_);
-    fs_.trace("fsync dir " + path_);
-    auto s = fsync();
-    if (s.ok()) fs_.commit_dir(node_);
-    return s;
-  }
-
-  FaultFs& fs_;
-  std::shared_ptr<FaultFs::Node> node_;
-  const std::string path_;
-};
 
 // --- FaultFs ------------------------------------------------------------------------------------
 
@@ -479,78 +306,26 @@ CutReport FaultFs::snapshot_live(const std::string& image_dir) {
 
 // --- fault injection ----------------------------------------------------------------------------
 
-std::string describe(const FaultRule& rule) {
-  std::string what = rule.error == ENOSPC ? "ENOSPC"
-                     : rule.error == EIO  ? "EIO"
-                                          : "errno " + std::to_string(rule.error);
-  what += " on call " + std::to_string(rule.nth) + " of " + op_name(rule.op);
-  switch (rule.kind) {
-    case FileKind::Any:
-      what += " (any file)";
-      break;
-    case FileKind::Wal:
-      what += " of a WAL";
-      break;
-    case FileKind::Table:
-      what += rule.job == TableJob::Flush        ? " of a flush's table"
-              : rule.job == TableJob::Compaction ? " of a compaction's table"
-                                                 : " of a table";
-      break;
-    case FileKind::Manifest:
-      what += " of the MANIFEST";
-      break;
-    case FileKind::Other:
-      what += " of another file";
-      break;
-  }
-  if (rule.persistent) what += ", and every later one";
-  return what;
-}
-
 void FaultFs::inject(const FaultRule& rule) {
-  std::lock_guard lock(fault_mutex_);
-  rule_ = rule;
-  rule_.value().nth = std::max<std::uint64_t>(rule.nth, 1);
-  rule_matches_ = 0;
+  injector_.arm(rule);
 }
 
 void FaultFs::clear_faults() {
-  std::lock_guard lock(fault_mutex_);
-  rule_.reset();
+  injector_.clear();
 }
 
 std::uint64_t FaultFs::faults_injected() const {
-  std::lock_guard lock(fault_mutex_);
-  return faults_injected_;
+  return injector_.injected();
 }
 
 std::string FaultFs::first_fault() const {
-  std::lock_guard lock(fault_mutex_);
-  return first_fault_;
+  return injector_.first();
 }
 
 std::optional<IOStatus> FaultFs::fault_for(const Node& node, FileOp op, const std::string& path) {
-  std::lock_guard lock(fault_mutex_);
-  if (!rule_) return std::nullopt;
-  const FaultRule& r = *rule_;
-  if (r.op != op || (r.kind != FileKind::Any && r.kind != node.kind)) return std::nullopt;
-  if (node.kind == FileKind::Table && r.job != TableJob::Any && r.job != node.job) return std::nullopt;
-  ++rule_matches_;
-  if (rule_matches_ < r.nth || (rule_matches_ > r.nth && !r.persistent)) return std::nullopt;
-  ++faults_injected_;
-  const std::string what =
-      std::string("FaultFs: injected ") + (r.error == ENOSPC ? "ENOSPC" : "EIO") + " on " + op_name(op) +
-      " " + name_of(path) +
-      (node.kind == FileKind::Table ? (node.job == TableJob::Compaction ? " (compaction)" : " (flush)") : "");
-  if (first_fault_.empty()) first_fault_ = what;
-  trace(what);
-  if (r.error == ENOSPC) {
-    // As the POSIX file system reports it: a no-space I/O error, which RocksDB may retry.
-    IOStatus s = IOStatus::NoSpace(what, std::strerror(ENOSPC));
-    s.SetRetryable(true);
-    return s;
-  }
-  return IOStatus::IOError(what, std::strerror(r.error));
+  auto fault = injector_.check(node.kind, node.job, op, name_of(path));
+  if (fault) trace(fault->ToString());
+  return fault;
 }
 
 void FaultFs::appended(Node& node, std::uint64_t end_offset) {

@@ -44,10 +44,11 @@
 // Thread-safety: every method may be called from any thread, as RocksDB requires.
 #pragma once
 
+#include "fault_injector.hpp"
+
 #include <rocksdb/file_system.h>
 
 #include <atomic>
-#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -74,26 +75,6 @@ struct CutReport {
   std::string error;                    // non-empty if the image could not be written
   std::string during;                   // an armed cut's operation, e.g. "sync 000004.log"
 };
-
-// Which files a fault rule matches, by name: *.log, *.sst, MANIFEST-*, anything else.
-enum class FileKind { Any, Wal, Table, Manifest, Other };
-// Which job writes a table file: compactions run on RocksDB's low-priority pool ("rocksdb:low"
-// threads), flushes on its high-priority pool or on the caller's thread (at open and close).
-enum class TableJob { Any, Flush, Compaction };
-// Which calls a fault rule matches. Sync: Sync or Fsync; Create: NewWritableFile or
-// ReopenWritableFile.
-enum class FileOp { Create, Append, Sync, RangeSync, Close };
-
-struct FaultRule {
-  FileKind kind = FileKind::Any;
-  TableJob job = TableJob::Any;  // for FileKind::Table
-  FileOp op = FileOp::Append;
-  std::uint64_t nth = 1;    // the n-th matching call after inject() fails (n >= 1)
-  int error = EIO;          // EIO or ENOSPC
-  bool persistent = false;  // every matching call after the n-th fails too (a disk that stays full)
-};
-// "ENOSPC on the 3rd append to a flush's table, and after"
-std::string describe(const FaultRule& rule);
 
 class FaultFs final : public rocksdb::FileSystemWrapper {
  public:
@@ -233,11 +214,7 @@ class FaultFs final : public rocksdb::FileSystemWrapper {
   std::atomic<bool> power_cut_{false};
   bool trace_ = false;
 
-  mutable std::mutex fault_mutex_;
-  std::optional<FaultRule> rule_;
-  std::uint64_t rule_matches_ = 0;
-  std::uint64_t faults_injected_ = 0;
-  std::string first_fault_;
+  FaultInjector injector_;
 };
 
 // An Env whose file system is `fs` (clock and threads are Env::Default()'s). Keeps `fs` alive.
