@@ -285,7 +285,7 @@ TEST_CASE("fault fs: a persistent ENOSPC fails every matching call from the n-th
   sync(*f);
 }
 
-TEST_CASE("fault fs: a failed create leaves no file; tables are told apart by the job creating them") {
+TEST_CASE("fault fs: a failed create leaves no file, and tables are told apart by the job creating them") {
   Sandbox box;
   FaultFs ffs(box.root(), box.shadow());
   ffs.inject({rstmdb::test::FileKind::Table, rstmdb::test::TableJob::Compaction, rstmdb::test::FileOp::Create,
