@@ -155,6 +155,20 @@ void Engine::set_commit_hook(std::function<void(CommitNotice)> hook) {
   impl_->pipeline_.set_commit_hook(std::move(hook));
 }
 
+Engine::LeadScope::LeadScope(Engine& engine)
+    : engine_(engine), outer_(engine.impl_->pipeline_.begin_deferring()) {}
+
+Engine::LeadScope::~LeadScope() {
+  engine_.impl_->pipeline_.end_deferring(static_cast<WritePipeline*>(outer_));
+}
+
+void Engine::set_lead_mode(LeadMode mode) {
+  using P = WritePipeline::LeadMode;
+  impl_->pipeline_.set_lead_mode(mode == LeadMode::Never         ? P::Never
+                                 : mode == LeadMode::WithoutSync ? P::WithoutSync
+                                                                 : P::Always);
+}
+
 void Engine::set_failure_handler(std::function<void(const storage::StorageError&)> handler) {
   impl_->failure_->set_handler(std::move(handler));
 }

@@ -76,6 +76,28 @@ class Engine {
   // subscription hub only enqueues).
   void set_commit_hook(std::function<void(CommitNotice)> hook);
 
+  // Leader/follower group commit (write_pipeline.hpp): while a LeadScope is open on a thread,
+  // writes it submits to an idle engine are held, and the scope's end runs them as one group
+  // on this thread — their callbacks are called on it before the destructor returns — unless
+  // another thread is already sequencing (then they join that). The server opens one around
+  // each batch of requests a connection starts, so a lone write takes no thread hop and
+  // pipelined writes share one group. Scopes nest; the outermost leads.
+  class LeadScope {
+   public:
+    explicit LeadScope(Engine& engine);
+    ~LeadScope();
+    LeadScope(const LeadScope&) = delete;
+    LeadScope& operator=(const LeadScope&) = delete;
+
+   private:
+    Engine& engine_;
+    void* outer_;
+  };
+  // Which groups a LeadScope may lead on its thread: none, only those that need no fsync, or
+  // all (the server allows fsyncs only when another I/O thread serves meanwhile). Default: all.
+  enum class LeadMode { Never, WithoutSync, Always };
+  void set_lead_mode(LeadMode mode);
+
   // Storage failures are fail-stop. The first failed RocksDB write or WAL sync (foreground or
   // background) or RocksDB background error (flush, compaction) stops the write pipeline for
   // good: the write group that was being written is answered WAL_IO_ERROR saying its outcome is

@@ -87,14 +87,15 @@ namespace {
 thread_local WritePipeline* deferring_pipeline = nullptr;
 }  // namespace
 
-WritePipeline::LeadScope::LeadScope(WritePipeline& pipeline) : pipeline_(pipeline) {
-  outer_ = deferring_pipeline;
-  deferring_pipeline = &pipeline_;
+WritePipeline* WritePipeline::begin_deferring() {
+  WritePipeline* outer = deferring_pipeline;
+  deferring_pipeline = this;
+  return outer;
 }
 
-WritePipeline::LeadScope::~LeadScope() {
-  deferring_pipeline = outer_;
-  if (deferring_pipeline != &pipeline_) pipeline_.lead_pending();
+void WritePipeline::end_deferring(WritePipeline* outer) {
+  deferring_pipeline = outer;
+  if (outer != this) lead_pending();
 }
 
 void WritePipeline::submit(Job job) {

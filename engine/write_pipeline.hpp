@@ -119,8 +119,8 @@ class WritePipeline {
   // jobs, the scope's end wakes the sequencer instead. Scopes nest; the outermost leads.
   class LeadScope {
    public:
-    explicit LeadScope(WritePipeline& pipeline);
-    ~LeadScope();
+    explicit LeadScope(WritePipeline& pipeline) : pipeline_(pipeline), outer_(pipeline.begin_deferring()) {}
+    ~LeadScope() { pipeline_.end_deferring(outer_); }
     LeadScope(const LeadScope&) = delete;
     LeadScope& operator=(const LeadScope&) = delete;
 
@@ -128,6 +128,11 @@ class WritePipeline {
     WritePipeline& pipeline_;
     WritePipeline* outer_;
   };
+  // What LeadScope does, for wrappers that cannot name it (Engine::LeadScope): begin returns
+  // the scope that was open on this thread, end restores it and leads if this was the
+  // outermost scope of this pipeline.
+  WritePipeline* begin_deferring();
+  void end_deferring(WritePipeline* outer);
   // Runs `fn` as an internal job and waits for its result (maintenance thread).
   Result run_and_wait(std::function<Result(View&)> fn, bool exclusive = false);
   // Finishes queued jobs, does the final sync (unless storage failed), joins the threads.

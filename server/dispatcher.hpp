@@ -121,11 +121,26 @@ class Dispatcher {
 
   static protocol::Error unknown_operation(std::string_view op);
 
+  // A connection starts the requests it can in batches; `around` wraps each batch (the server
+  // opens an Engine::LeadScope there, so the batch's writes form one group led on this thread:
+  // engine.hpp). Unset: the batch just runs. Set before sessions start.
+  void set_request_batch_scope(std::function<void(const std::function<void()>& batch)> around) {
+    around_batch_ = std::move(around);
+  }
+  void run_request_batch(const std::function<void()>& batch) const {
+    if (around_batch_) {
+      around_batch_(batch);
+    } else {
+      batch();
+    }
+  }
+
   // One of the op names of protocol.md §6.1 (exact, case-sensitive).
   static bool is_known_operation(std::string_view op) noexcept;
 
  private:
   std::unordered_map<std::string, OpEntry> ops_;
+  std::function<void(const std::function<void()>&)> around_batch_;
 };
 
 }  // namespace rstmdb::server

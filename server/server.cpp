@@ -132,6 +132,15 @@ Server::Server(config::Config config, engine::Engine& engine, const ServiceNotif
   };
   register_session_ops(dispatcher_, services_);
   register_data_ops(dispatcher_, services_);
+  // Leader/follower group commit (engine.hpp): the writes a connection starts in one batch are
+  // led on its I/O thread when the batch ends. A leader holds its thread through the fsync, so
+  // synced groups are led only when another I/O thread is left to serve everyone else.
+  engine.set_lead_mode(io_threads_ >= 2 ? engine::Engine::LeadMode::Always
+                                        : engine::Engine::LeadMode::WithoutSync);
+  dispatcher_.set_request_batch_scope([&engine](const std::function<void()>& batch) {
+    engine::Engine::LeadScope scope(engine);
+    batch();
+  });
 }
 
 Server::~Server() {

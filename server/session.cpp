@@ -115,6 +115,9 @@ Session::~Session() = default;
 
 void Session::start() {
   auto self = shared_from_this();
+  // Synchronous writes from write_now() must never block the I/O thread.
+  boost::system::error_code nb_ec;
+  socket_.non_blocking(true, nb_ec);
   get_logger("server")->debug("connection {} opened peer={}", context_.connection_id, context_.peer);
   asio::co_spawn(
       socket_.get_executor(), [self] { return self->read_loop(); }, log_spawn_failure);
@@ -262,27 +265,37 @@ void Session::on_message(const protocol::DecodedMessage& message) {
 }
 
 void Session::start_ready_requests() {
-  // A handler that answers inline lands in complete(), which calls here again: return and let
-  // the loop below continue, so a long queue of inline requests runs iteratively.
-  if (starting_) return;
+  // A handler that answers inline lands in complete(), which calls here again: return (noting
+  // it) and let the loop below continue, so a long queue of inline requests runs iteratively.
+  if (starting_) {
+    restart_starting_ = true;
+    return;
+  }
   starting_ = true;
   bool started_any = false;
-  while (next_to_start_ < slots_.size() && !closed_ && !close_requested_) {
-    Slot& slot = slots_[next_to_start_];
-    if (slot.started) {
-      ++next_to_start_;
-      continue;
-    }
-    const bool nothing_unfinished = unfinished_reads_ == 0 && unfinished_writes_ == 0;
-    const bool write_behind_writes = slot.is_write && unfinished_reads_ == 0;
-    if (!nothing_unfinished && !write_behind_writes) break;
-    // Reply memory: wait for the writer to make room (it calls here after each write).
-    if (reply_budget_full()) break;
-    const std::uint64_t slot_id = front_slot_id_ + next_to_start_;
-    ++next_to_start_;
-    run_request(slot_id);
-    started_any = true;
-  }
+  do {
+    restart_starting_ = false;
+    // One batch: the writes it starts are led as one group on this thread when the batch
+    // ends (replies to them arrive in complete() from inside this call).
+    dispatcher_.run_request_batch([&] {
+      while (next_to_start_ < slots_.size() && !closed_ && !close_requested_) {
+        Slot& slot = slots_[next_to_start_];
+        if (slot.started) {
+          ++next_to_start_;
+          continue;
+        }
+        const bool nothing_unfinished = unfinished_reads_ == 0 && unfinished_writes_ == 0;
+        const bool write_behind_writes = slot.is_write && unfinished_reads_ == 0;
+        if (!nothing_unfinished && !write_behind_writes) break;
+        // Reply memory: wait for the writer to make room (it calls here after each write).
+        if (reply_budget_full()) break;
+        const std::uint64_t slot_id = front_slot_id_ + next_to_start_;
+        ++next_to_start_;
+        run_request(slot_id);
+        started_any = true;
+      }
+    });
+  } while (restart_starting_ && !closed_);
   starting_ = false;
   if (started_any) wake_reader();
 }
@@ -373,13 +386,49 @@ void Session::complete(std::uint64_t slot_id, Reply reply) {
     wake_reader();
   }
   start_ready_requests();
-  wake_writer();
+  if (!write_now()) wake_writer();
+}
+
+bool Session::write_now() {
+  // Only while the writer coroutine is parked with nothing of its own: one writer at a time.
+  if (!writer_idle_ || write_pending_ || closed_ || !write_buffer_.empty()) return false;
+  while (!slots_.empty() && slots_.front().ready && !slots_.front().close_after &&
+         write_buffer_.size() < kMaxCoalescedWriteBytes) {
+    Slot& front = slots_.front();
+    if (write_buffer_.empty()) {
+      write_buffer_.swap(front.bytes);
+    } else {
+      write_buffer_.append(front.bytes);
+    }
+    slots_.pop_front();
+    ++front_slot_id_;
+    if (next_to_start_ > 0) --next_to_start_;
+  }
+  if (write_buffer_.empty()) return false;  // a closing reply: the coroutine handles it
+  // The socket is non-blocking: this sends what the kernel takes now, on this thread, with no
+  // wake-up of the writer coroutine (which another I/O thread might have run).
+  boost::system::error_code ec;
+  const std::size_t n = socket_.write_some(asio::buffer(write_buffer_), ec);
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+    close("client");
+    return true;
+  }
+  const std::size_t sent = ec ? 0 : n;
+  unsent_bytes_ -= sent;
+  last_write_progress_ = Clock::now();
+  write_buffer_.erase(0, sent);
+  if (sent > 0) {
+    start_ready_requests();
+    if (!reading_paused()) wake_reader();
+  }
+  // A rest the kernel did not take, more replies, or an end to handle: the coroutine's work.
+  return write_buffer_.empty() && !(slots_.empty() ? input_done_ : slots_.front().ready);
 }
 
 asio::awaitable<void> Session::write_loop() {
   for (;;) {
     if (closed_) break;
-    write_buffer_.clear();
+    // write_now() may have left a rest the socket did not take: it goes first.
     bool close_after = false;
     while (!slots_.empty() && slots_.front().ready && write_buffer_.size() < kMaxCoalescedWriteBytes) {
       Slot& front = slots_.front();
@@ -396,6 +445,7 @@ asio::awaitable<void> Session::write_loop() {
     }
     if (!write_buffer_.empty()) {
       if (!co_await write_all()) break;
+      write_buffer_.clear();
       if (close_after) {
         co_await graceful_close("client");
         break;
@@ -411,9 +461,12 @@ asio::awaitable<void> Session::write_loop() {
       break;
     }
     writer_parked_ = true;
+    writer_idle_ = true;
     co_await writer_wakeup_.async_wait(kUseTuple);
+    writer_idle_ = false;
     writer_parked_ = false;
   }
+  writer_idle_ = false;
   std::string().swap(write_buffer_);
 }
 

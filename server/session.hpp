@@ -127,6 +127,9 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
   void end_input(std::string_view reason);
   void close(std::string_view reason);
   void wake_writer();
+  // Writes ready replies on this thread if the writer is idle; true when nothing is left for
+  // the writer coroutine to do (no wake-up needed).
+  bool write_now();
   void wake_reader();
   Slot* find_slot(std::uint64_t slot_id);
 
@@ -147,6 +150,7 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
   std::size_t reserved_bytes_ = 0;     // reservations of started, unanswered requests
   std::size_t queued_bytes_ = 0;       // payloads of decoded requests not yet started
   bool starting_ = false;              // inside start_ready_requests()
+  bool restart_starting_ = false;      // a call arrived while starting: run the loop again
 
   bool input_done_ = false;       // no more messages will be decoded
   bool peer_eof_ = false;         // input ended because the peer closed (or reset) its side
@@ -154,6 +158,7 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
   bool reader_done_ = false;
   bool reader_parked_ = false;
   bool writer_parked_ = false;
+  bool writer_idle_ = false;    // parked in the main loop with nothing to write: write_now() may write
   bool write_pending_ = false;  // the writer has bytes in flight to the socket
   bool draining_ = false;
   bool closed_ = false;

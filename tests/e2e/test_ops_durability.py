@@ -264,6 +264,10 @@ def test_concurrent_appliers_offsets_consistent(server_factory):
         with DB(srv, timeout=30) as r:
             cursor = 1
             while not stop.is_set() or cursor <= base + n_threads * n_iter * 2:
+                # Whether every writer was done BEFORE this read was sent: only then does an
+                # empty page mean the end (a read answered empty just before the last write
+                # committed proves nothing).
+                writers_done = stop.is_set()
                 res = r.wal_read(from_offset=cursor, limit=10000)
                 recs = res["records"]
                 if recs:
@@ -273,7 +277,7 @@ def test_concurrent_appliers_offsets_consistent(server_factory):
                         return
                     cursor = offs[-1] + 1
                 reader_log.append(cursor)
-                if stop.is_set() and not recs:
+                if writers_done and not recs:
                     break
 
     rt = threading.Thread(target=reader, daemon=True)
