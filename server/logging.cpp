@@ -166,4 +166,28 @@ std::shared_ptr<spdlog::logger> get_logger(const std::string& name) {
   return logger;
 }
 
+storage::RocksLogSink rocksdb_log_sink() {
+  auto log = get_logger("rocksdb");
+  return [log](storage::RocksLogLevel level, std::string_view line) {
+    using L = storage::RocksLogLevel;
+    switch (level) {
+      case L::Debug:
+        log->debug("{}", line);
+        break;
+      case L::Info:
+        log->info("{}", line);
+        break;
+      case L::Warn:
+        log->warn("{}", line);
+        break;
+      case L::Error:
+        log->error("{}", line);
+        break;
+      case L::Critical:
+        log->critical("{}", line);
+        break;
+    }
+  };
+}
+
 }  // namespace rstmdb::server

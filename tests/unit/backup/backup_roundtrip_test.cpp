@@ -240,7 +240,7 @@ TEST_CASE("a tar backup streams, checks and restores", "[backup]") {
   CHECK_FALSE(fs::exists(tmp.path() / "other.restore-tmp"));
 }
 
-TEST_CASE("--keep prunes older backups, and leftovers of killed runs are removed", "[backup]") {
+TEST_CASE("keep prunes older backups, and leftovers of killed runs are removed", "[backup]") {
   TempDir tmp;
   FilledStore source(tmp.path() / "data");
   const fs::path dir = tmp.path() / "backups";
@@ -400,7 +400,7 @@ TEST_CASE("restore: the lock, --force and the previous contents", "[restore]") {
   }
 }
 
-TEST_CASE("--chown specifications", "[restore]") {
+TEST_CASE("chown specifications", "[restore]") {
   auto owner = parse_owner("0:0");
   REQUIRE(std::holds_alternative<Owner>(owner));
   CHECK(std::get<Owner>(owner).uid == 0);
