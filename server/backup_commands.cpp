@@ -7,6 +7,7 @@
 #include "backup/restore.hpp"
 #include "server/admin_checkpoints.hpp"
 #include "server/admin_client.hpp"
+#include "server/logging.hpp"
 #include "storage/store.hpp"
 
 #include <rocksdb/version.h>
@@ -67,6 +68,7 @@ std::int64_t now_ms() {
 // RocksDB's warnings and errors on stderr (the tools have no log of their own).
 storage::RocksLogSink stderr_sink() {
   return [](storage::RocksLogLevel level, std::string_view line) {
+    level = demote_expected_rocksdb_warning(level, line);
     if (level == storage::RocksLogLevel::Debug || level == storage::RocksLogLevel::Info) return;
     std::cerr << "rstmdbd: rocksdb: " << line << "\n";
   };

@@ -24,4 +24,9 @@ std::shared_ptr<spdlog::logger> get_logger(const std::string& name);
 // RocksDB's lines in our log, under the logger "rocksdb" (storage/rocksdb_log.hpp).
 storage::RocksLogSink rocksdb_log_sink();
 
+// RocksDB 7.8 warns twice on every checkpoint ("File Deletions Disabled, but already disabled",
+// "File Deletions Enable, but not really enabled"): Checkpoint disables file deletions, and
+// the live-file listing inside it disables them again. Expected, so logged at DEBUG.
+storage::RocksLogLevel demote_expected_rocksdb_warning(storage::RocksLogLevel level, std::string_view line);
+
 }  // namespace rstmdb::server
