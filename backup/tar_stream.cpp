@@ -121,8 +121,8 @@ void TarWriter::header(std::string_view name, char type, std::uint64_t size, std
     prefix = std::string_view(full).substr(0, cut);
     rest = std::string_view(full).substr(cut + 1);
   }
-  std::memcpy(b.data() + kNameOff, rest.data(), rest.size());
-  std::memcpy(b.data() + kPrefixOff, prefix.data(), prefix.size());
+  std::copy(rest.begin(), rest.end(), b.begin() + kNameOff);
+  std::copy(prefix.begin(), prefix.end(), b.begin() + kPrefixOff);
   encode_tar_number(b.data() + kModeOff, kModeLen, type == '5' ? 0700 : 0600);
   encode_tar_number(b.data() + kUidOff, kIdLen, 0);
   encode_tar_number(b.data() + kGidOff, kIdLen, 0);

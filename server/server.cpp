@@ -274,12 +274,14 @@ int Server::run() {
     log->error("cannot bind {}: {}", config_.network.bind_addr, ec.message());
     return kExitCannotBind;
   }
-  const auto local = acceptor_.local_endpoint(ec);
-  log->info("Server listening on {} (plain)", endpoint_text(local));
+  // The admin socket before the "listening" line: whoever waits for that line (a test, a
+  // script) may use `rstmdbd status` at once.
   if (const std::string problem = admin_socket_.start(); !problem.empty()) {
     log->error("{}", problem);
     return kExitCannotBind;
   }
+  const auto local = acceptor_.local_endpoint(ec);
+  log->info("Server listening on {} (plain)", endpoint_text(local));
 
   asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
   asio::co_spawn(io_, signal_loop(), asio::detached);

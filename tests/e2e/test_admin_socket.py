@@ -116,7 +116,7 @@ def test_socket_is_0600_exists_before_ready_and_is_removed_at_shutdown(server_fa
     assert stat.S_IMODE(st.st_mode) == 0o600
     assert st.st_uid == os.geteuid()
     out = srv.stdout_text()
-    assert out.index("admin socket listening on %s" % path) < out.index("ready in")
+    assert out.index("admin socket listening on %s" % path) < out.index("Server listening on")
     assert srv.stop() == 0
     assert not path.exists()
 
@@ -251,9 +251,12 @@ def test_connections_beyond_the_limit_are_closed(server):
         deadline = time.monotonic() + 5
         while True:  # the server notices the close, then has room again
             with admin(server) as a:
-                a.send_line(b'{"id":"1","op":"ADMIN_STATUS"}\n')
-                if a.recv_line() is not None:
-                    break
+                try:
+                    a.send_line(b'{"id":"1","op":"ADMIN_STATUS"}\n')
+                    if a.recv_line() is not None:
+                        break
+                except (ConnectionResetError, BrokenPipeError):
+                    pass  # closed at accept: still full
             assert time.monotonic() < deadline, "no room for a new connection after one closed"
             time.sleep(0.05)
     finally:
