@@ -16,4 +16,12 @@ std::string FsyncPolicy::to_string() const {
   return "every_write";
 }
 
+std::string admin_socket_path(const Config& config) {
+  if (config.admin.socket_path) return *config.admin.socket_path;
+  std::string dir = config.storage.data_dir;
+  while (dir.size() > 1 && dir.back() == '/')
+    dir.pop_back();
+  return dir + "/" + std::string(kDefaultAdminSocketName);
+}
+
 }  // namespace rstmdb::config

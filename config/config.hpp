@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rstmdb::config {
@@ -102,6 +103,9 @@ struct AdminConfig {
   std::optional<std::string> socket_path;  // default <data_dir>/admin.sock; <= 107 bytes
 };
 
+// The default admin socket name inside the data directory.
+inline constexpr std::string_view kDefaultAdminSocketName = "admin.sock";
+
 struct Config {
   NetworkConfig network;
   AuthConfig auth;
@@ -115,5 +119,9 @@ struct Config {
   // Path of the YAML file that was loaded, if any.
   std::optional<std::string> config_file;
 };
+
+// admin.socket_path, or <storage.data_dir>/admin.sock when unset (runtime.md §1.3). The server
+// binds it and `rstmdbd status|reload|backup` connect to it, from the same configuration.
+std::string admin_socket_path(const Config& config);
 
 }  // namespace rstmdb::config

@@ -17,7 +17,7 @@ constexpr std::array<FeatureInfo, 5> kFeatures = {{
     {Feature::Metrics, "the metrics/health HTTP endpoint", false},
     {Feature::AccessLog, "the access log", false},
     {Feature::Subscriptions, "subscriptions (WATCH_*)", false},
-    {Feature::AdminSocket, "the admin socket", false},
+    {Feature::AdminSocket, "the admin socket", true},
 }};
 
 const FeatureInfo& info(Feature feature) {

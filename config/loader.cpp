@@ -31,7 +31,6 @@ constexpr std::size_t kMaxSecretsFileBytes = 1024 * 1024;
 constexpr std::size_t kMaxPemFileBytes = 1024 * 1024;
 // sockaddr_un::sun_path is 108 bytes including the terminating NUL.
 constexpr std::size_t kMaxSocketPathBytes = 107;
-constexpr std::string_view kDefaultSocketName = "admin.sock";
 // Longer values are cut in messages so one bad value cannot flood the journal.
 constexpr std::size_t kMaxShownValueBytes = 80;
 constexpr int kCertExpiryWarningDays = 14;
@@ -851,6 +850,7 @@ class Loader {
   void check_admin_socket() {
     if (config_.admin.socket_path) {
       const std::string& path = *config_.admin.socket_path;
+      if (path.empty()) error("admin.socket_path", source_of("admin.socket_path"), "must not be empty");
       if (path.size() > kMaxSocketPathBytes) {
         error("admin.socket_path", source_of("admin.socket_path"),
               "must be at most " + std::to_string(kMaxSocketPathBytes) + " bytes, got " +
@@ -858,10 +858,7 @@ class Loader {
       }
       return;
     }
-    std::string dir = config_.storage.data_dir;
-    while (dir.size() > 1 && dir.back() == '/')
-      dir.pop_back();
-    const std::string path = dir + "/" + std::string(kDefaultSocketName);
+    const std::string path = admin_socket_path(config_);
     if (path.size() > kMaxSocketPathBytes) {
       error("admin.socket_path", "default",
             "the default " + shown(path) + " is " + std::to_string(path.size()) + " bytes, more than " +
@@ -982,10 +979,7 @@ std::string render_effective_yaml(const LoadResult& result) {
     }
     std::string comment = source_of(name);
     if (name == "admin.socket_path" && !config.admin.socket_path) {
-      std::string dir = config.storage.data_dir;
-      while (dir.size() > 1 && dir.back() == '/')
-        dir.pop_back();
-      comment += "; means " + double_quoted(dir + "/" + std::string(kDefaultSocketName));
+      comment += "; means " + double_quoted(admin_socket_path(config));
     }
     line("  " + leaf + ": " + render_value(config, key), comment);
   }

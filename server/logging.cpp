@@ -166,4 +166,37 @@ std::shared_ptr<spdlog::logger> get_logger(const std::string& name) {
   return logger;
 }
 
+storage::RocksLogLevel demote_expected_rocksdb_warning(storage::RocksLogLevel level, std::string_view line) {
+  if (level != storage::RocksLogLevel::Warn) return level;
+  if (line.find("File Deletions Disabled, but already disabled") != std::string_view::npos ||
+      line.find("File Deletions Enable, but not really enabled") != std::string_view::npos) {
+    return storage::RocksLogLevel::Debug;
+  }
+  return level;
+}
+
+storage::RocksLogSink rocksdb_log_sink() {
+  auto log = get_logger("rocksdb");
+  return [log](storage::RocksLogLevel level, std::string_view line) {
+    using L = storage::RocksLogLevel;
+    switch (demote_expected_rocksdb_warning(level, line)) {
+      case L::Debug:
+        log->debug("{}", line);
+        break;
+      case L::Info:
+        log->info("{}", line);
+        break;
+      case L::Warn:
+        log->warn("{}", line);
+        break;
+      case L::Error:
+        log->error("{}", line);
+        break;
+      case L::Critical:
+        log->critical("{}", line);
+        break;
+    }
+  };
+}
+
 }  // namespace rstmdb::server

@@ -2,6 +2,8 @@
 // timestamps. Loggers are named by component ("server", "request", "storage", ...).
 #pragma once
 
+#include "storage/rocksdb_log.hpp"
+
 #include <spdlog/logger.h>
 
 #include <memory>
@@ -18,5 +20,13 @@ void init_logging(LogFormat format, std::string_view level);
 
 // A logger sharing the process sink, created on first use.
 std::shared_ptr<spdlog::logger> get_logger(const std::string& name);
+
+// RocksDB's lines in our log, under the logger "rocksdb" (storage/rocksdb_log.hpp).
+storage::RocksLogSink rocksdb_log_sink();
+
+// RocksDB 7.8 warns twice on every checkpoint ("File Deletions Disabled, but already disabled",
+// "File Deletions Enable, but not really enabled"): Checkpoint disables file deletions, and
+// the live-file listing inside it disables them again. Expected, so logged at DEBUG.
+storage::RocksLogLevel demote_expected_rocksdb_warning(storage::RocksLogLevel level, std::string_view line);
 
 }  // namespace rstmdb::server

@@ -2,6 +2,8 @@
 #include "config/command_line.hpp"
 #include "config/loader.hpp"
 #include "engine/engine.hpp"
+#include "server/admin_commands.hpp"
+#include "server/backup_commands.hpp"
 #include "server/logging.hpp"
 #include "server/sd_notify.hpp"
 #include "server/server.hpp"
@@ -88,31 +90,6 @@ rstmdb::storage::MemtableKind memtable_of(const Config& config) {
                                                : rstmdb::storage::MemtableKind::Ordered;
 }
 
-// RocksDB's lines in our log, under the logger "rocksdb" (storage/rocksdb_log.hpp).
-rstmdb::storage::RocksLogSink rocksdb_log_sink() {
-  auto log = rstmdb::server::get_logger("rocksdb");
-  return [log](rstmdb::storage::RocksLogLevel level, std::string_view line) {
-    using L = rstmdb::storage::RocksLogLevel;
-    switch (level) {
-      case L::Debug:
-        log->debug("{}", line);
-        break;
-      case L::Info:
-        log->info("{}", line);
-        break;
-      case L::Warn:
-        log->warn("{}", line);
-        break;
-      case L::Error:
-        log->error("{}", line);
-        break;
-      case L::Critical:
-        log->critical("{}", line);
-        break;
-    }
-  };
-}
-
 int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::time_point process_started) {
   const Config& config = loaded.config;
   ::umask(0077);
@@ -152,7 +129,7 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
   store_options.max_open_files = config.storage.max_open_files;
   store_options.write_buffer_mb = config.storage.wal_segment_size_mb;
   store_options.memtable = memtable_of(config);
-  store_options.log_sink = rocksdb_log_sink();
+  store_options.log_sink = rstmdb::server::rocksdb_log_sink();
   auto opened = rstmdb::storage::Store::open(store_options);
   if (!opened.store) {
     open_keepalive.reset();
@@ -190,7 +167,8 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
                                           ? "skiplist (RocksDB's own)"
                                           : "ordered (ours)");
     notifier.status("starting: binding " + config.network.bind_addr);
-    rstmdb::server::Server server(config, engine, notifier, notify_env.watchdog_interval, process_started);
+    rstmdb::server::Server server(config, engine, *opened.store, notifier, notify_env.watchdog_interval,
+                                  process_started);
     rc = server.run();  // also shuts the engine down: queued writes complete and are synced
     const auto io = engine.io_stats();
     log->info("storage: {} log entries written in {} commits ({} syncs) since start", io.writes, io.commits,
@@ -237,6 +215,10 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  using rstmdb::config::Subcommand;
+  // verify-backup judges a backup by itself: no configuration is involved.
+  if (cli.subcommand == Subcommand::VerifyBackup) return rstmdb::server::run_verify_backup_command(cli);
+
   rstmdb::config::LoadOptions options;
   options.config_path = cli.config_path;
   options.flags = cli.flags;
@@ -249,16 +231,24 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
 
-  using rstmdb::config::Subcommand;
-  if (cli.subcommand == Subcommand::CheckConfig) {
+  if (cli.subcommand != Subcommand::Serve) {
     for (const auto& warning : loaded.warnings)
       std::cerr << warning << "\n";
-    return check_config(loaded, cli.print);
   }
-  if (cli.subcommand != Subcommand::Serve) {
-    std::cerr << "rstmdbd: '" << rstmdb::config::subcommand_name(cli.subcommand)
-              << "' is not available in this build yet\n";
-    return kExitUsage;
+  switch (cli.subcommand) {
+    case Subcommand::CheckConfig:
+      return check_config(loaded, cli.print);
+    case Subcommand::Status:
+      return rstmdb::server::run_status_command(loaded.config);
+    case Subcommand::Reload:
+      return rstmdb::server::run_reload_command(loaded.config);
+    case Subcommand::Backup:
+      return rstmdb::server::run_backup_command(loaded.config, cli);
+    case Subcommand::Restore:
+      return rstmdb::server::run_restore_command(loaded.config, cli);
+    case Subcommand::VerifyBackup:
+    case Subcommand::Serve:
+      break;
   }
   try {
     return serve(loaded, process_started);

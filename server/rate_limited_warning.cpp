@@ -40,7 +40,9 @@ ClientWarnings::ClientWarnings(const std::shared_ptr<spdlog::logger>& log)
       accept_failed(log, "accept failed"),
       protocol_error(log, "connections closed for protocol errors"),
       write_timeout(log, "connections closed for no write progress"),
-      auth_failures(log, "connections closed after failed AUTHs") {}
+      auth_failures(log, "connections closed after failed AUTHs"),
+      admin_refused(log, "admin socket connections refused"),
+      admin_connection_limit(log, "admin socket connections over the limit") {}
 
 void ClientWarnings::flush() {
   connection_limit.flush();
@@ -48,6 +50,8 @@ void ClientWarnings::flush() {
   protocol_error.flush();
   write_timeout.flush();
   auth_failures.flush();
+  admin_refused.flush();
+  admin_connection_limit.flush();
 }
 
 }  // namespace rstmdb::server

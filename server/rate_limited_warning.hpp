@@ -70,6 +70,8 @@ struct ClientWarnings {
   RateLimitedWarning protocol_error;
   RateLimitedWarning write_timeout;
   RateLimitedWarning auth_failures;
+  RateLimitedWarning admin_refused;           // admin socket peers of another uid
+  RateLimitedWarning admin_connection_limit;  // admin socket connections beyond its limit
 };
 
 }  // namespace rstmdb::server

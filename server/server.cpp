@@ -20,6 +20,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -98,8 +99,8 @@ bool split_host_port(std::string_view addr, std::string& host, std::string& port
   return !host.empty() && !port.empty();
 }
 
-Server::Server(config::Config config, engine::Engine& engine, const ServiceNotifier& notifier,
-               std::optional<std::chrono::microseconds> watchdog_interval,
+Server::Server(config::Config config, engine::Engine& engine, storage::Store& store,
+               const ServiceNotifier& notifier, std::optional<std::chrono::microseconds> watchdog_interval,
                std::chrono::steady_clock::time_point process_started)
     : config_(std::move(config)),
       engine_(engine),
@@ -117,7 +118,13 @@ Server::Server(config::Config config, engine::Engine& engine, const ServiceNotif
       warning_flush_timer_(io_),
       warnings_(get_logger("server")),
       notifier_(notifier),
-      heartbeat_(io_.get_executor(), notifier, watchdog_interval, [this] { return service_status(); }) {
+      heartbeat_(io_.get_executor(), notifier, watchdog_interval, [this] { return service_status(); }),
+      checkpoints_(store, rocksdb_log_sink()),
+      admin_ops_(AdminServices{.status = [this] { return admin_status(); },
+                               .reload = [this](std::string_view trigger) { return reload(trigger); },
+                               .checkpoints = &checkpoints_}),
+      admin_socket_(io_, blocking_pool_.get_executor(), config::admin_socket_path(config_), admin_ops_,
+                    checkpoints_, warnings_) {
   services_.config = &config_;
   services_.tokens = &tokens_;
   services_.engine = &engine;
@@ -169,6 +176,75 @@ std::string Server::service_status() const {
          " conns; offset " + std::to_string(engine_.latest_offset());
 }
 
+std::string_view Server::state_name() const noexcept {
+  if (storage_failed_) return "failed";
+  if (shutting_down_) return "draining";
+  return ready_ ? "ready" : "starting";
+}
+
+boost::json::object Server::admin_status() const {
+  std::size_t conns;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    conns = sessions_.size();
+  }
+  boost::json::object o;
+  o["state"] = state_name();
+  o["uptime_s"] =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_)
+          .count();
+  o["connections"] = conns;
+  o["latest_offset"] = engine_.latest_offset();
+  o["pid"] = static_cast<std::int64_t>(::getpid());
+  o["version"] = RSTMDB_VERSION;
+  std::error_code ec;
+  const auto data_dir = std::filesystem::absolute(config_.storage.data_dir, ec);
+  o["data_dir"] = ec ? config_.storage.data_dir : data_dir.lexically_normal().string();
+  if (auto r = last_reload()) {
+    boost::json::object reload;
+    reload["at"] = admin_time_text(r->at);
+    reload["trigger"] = r->trigger;
+    reload["result"] = r->result.outcome == ReloadResult::Outcome::Applied ? "applied" : "rejected";
+    if (!r->result.message.empty()) reload["message"] = r->result.message;
+    o["last_reload"] = std::move(reload);
+  } else {
+    o["last_reload"] = nullptr;
+  }
+  if (auto b = checkpoints_.last_backup()) {
+    boost::json::object backup;
+    backup["at"] = admin_time_text(b->at);
+    backup["unix_s"] = std::chrono::duration_cast<std::chrono::seconds>(b->at.time_since_epoch()).count();
+    backup["checkpoint"] = b->checkpoint;
+    backup["latest_offset"] = b->latest_offset;
+    o["last_backup"] = std::move(backup);
+  } else {
+    o["last_backup"] = nullptr;
+  }
+  o["checkpoints_open"] = checkpoints_.open_count();
+  return o;
+}
+
+ReloadResult Server::reload(std::string_view trigger) {
+  std::lock_guard serial(reload_mutex_);
+  ReloadResult result;
+  result.outcome = ReloadResult::Outcome::NotBuilt;
+  result.message =
+      "configuration reload is not available in this build yet; the configuration is unchanged (restart "
+      "rstmdbd "
+      "to apply a new one)";
+  get_logger("server")->warn("{}: {}", trigger, result.message);
+  if (result.outcome != ReloadResult::Outcome::NotBuilt) {
+    std::lock_guard lock(last_reload_mutex_);
+    last_reload_ = ReloadRecord{std::chrono::system_clock::now(), std::string(trigger), result};
+  }
+  return result;
+}
+
+std::optional<ReloadRecord> Server::last_reload() const {
+  std::lock_guard lock(last_reload_mutex_);
+  return last_reload_;
+}
+
 int Server::run() {
   auto log = get_logger("server");
   fd_budget_ = apply_fd_budget(config_.network.max_connections, config_.storage.max_open_files);
@@ -207,6 +283,12 @@ int Server::run() {
     log->error("cannot bind {}: {}", config_.network.bind_addr, ec.message());
     return kExitCannotBind;
   }
+  // The admin socket before the "listening" line: whoever waits for that line (a test, a
+  // script) may use `rstmdbd status` at once.
+  if (const std::string problem = admin_socket_.start(); !problem.empty()) {
+    log->error("{}", problem);
+    return kExitCannotBind;
+  }
   const auto local = acceptor_.local_endpoint(ec);
   log->info("Server listening on {} (plain)", endpoint_text(local));
 
@@ -217,6 +299,7 @@ int Server::run() {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at_)
           .count();
   log->info("ready in {} ms", ready_ms);
+  ready_ = true;
   notifier_.ready(service_status());
   heartbeat_.start();
 
@@ -231,6 +314,7 @@ int Server::run() {
   io_.run();
   for (auto& t : threads)
     t.join();
+  admin_socket_.stop();
   blocking_pool_.join();
   notifier_.status("stopping: connections closed; syncing storage");
   // Every write already handed to the engine completes and is synced; its completion (posted
@@ -351,7 +435,7 @@ asio::awaitable<void> Server::signal_loop() {
     auto [ec, signal_number] = co_await signals_.async_wait(kUseTuple);
     if (ec) co_return;
     if (signal_number == SIGHUP) {
-      reload(signal_name(signal_number));
+      asio::post(blocking_pool_, [this] { reload("received SIGHUP"); });
     } else if (!shutting_down_) {
       begin_shutdown(std::string("received ") + signal_name(signal_number));
     } else {
@@ -366,17 +450,6 @@ void Server::stop_after_storage_failure() {
   asio::post(io_, [this] {
     if (!shutting_down_) begin_shutdown("storage failure");
   });
-}
-
-// The one place a configuration reload hooks in (runtime.md §5.4: SIGHUP, `rstmdbd reload`,
-// `systemctl reload`): re-read and validate the configuration, then swap the reloadable keys.
-// The work is bracketed with notifier_.reloading(...) / notifier_.ready(...) (runtime.md §5.2).
-// Until that is built a reload request is logged and changes nothing; it never ends the process.
-void Server::reload(std::string_view trigger) {
-  get_logger("server")->warn(
-      "received {}: configuration reload is not available in this build yet; "
-      "the configuration is unchanged",
-      trigger);
 }
 
 void Server::begin_shutdown(std::string_view cause) {
@@ -397,6 +470,7 @@ void Server::begin_shutdown(std::string_view cause) {
     acceptor_.close(ignored);
     accept_backoff_timer_.cancel();
   });
+  admin_socket_.stop();
   for (auto& s : live)
     s->drain();
   grace_timer_.expires_after(std::chrono::seconds(config_.network.shutdown_grace_secs));

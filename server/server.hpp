@@ -9,10 +9,14 @@
 #pragma once
 
 #include "config/config.hpp"
+#include "server/admin_checkpoints.hpp"
+#include "server/admin_ops.hpp"
+#include "server/admin_socket.hpp"
 #include "server/auth.hpp"
 #include "server/dispatcher.hpp"
 #include "server/fd_budget.hpp"
 #include "server/rate_limited_warning.hpp"
+#include "server/reload.hpp"
 #include "server/sd_notify.hpp"
 #include "server/session.hpp"
 
@@ -40,10 +44,12 @@ inline constexpr int kExitCannotBind = 69;
 
 class Server final : public ConnectionRegistry {
  public:
-  // `engine` serves the data operations and `notifier` tells the service manager about
-  // readiness, status and shutdown (runtime.md §5.2); both must outlive the server.
-  // `process_started` is when main() began, for the "ready in N ms" line.
-  Server(config::Config config, engine::Engine& engine, const ServiceNotifier& notifier,
+  // `engine` serves the data operations, `store` (the engine's) makes hot-backup checkpoints
+  // for the admin socket, and `notifier` tells the service manager about readiness, status and
+  // shutdown (runtime.md §5.2); all must outlive the server. `process_started` is when main()
+  // began, for the "ready in N ms" line.
+  Server(config::Config config, engine::Engine& engine, storage::Store& store,
+         const ServiceNotifier& notifier,
          std::optional<std::chrono::microseconds> watchdog_interval = std::nullopt,
          std::chrono::steady_clock::time_point process_started = std::chrono::steady_clock::now());
   ~Server() override;
@@ -59,6 +65,22 @@ class Server final : public ConnectionRegistry {
 
   // The connection limit in force: network.max_connections, clamped by the fd budget.
   std::uint32_t effective_max_connections() const noexcept { return max_connections_.load(); }
+  // The one entry point of a configuration reload (runtime.md §5.4: SIGHUP, `rstmdbd reload`
+  // through ADMIN_RELOAD, `systemctl reload`): re-read and validate the configuration, then swap
+  // the reloadable keys, bracketed with notifier_.reloading(...) / notifier_.ready(...)
+  // (runtime.md §5.2). Blocking (it reads files): never on an I/O thread; SIGHUP posts it to
+  // the blocking pool. Reloads are serialized;
+  // each Applied or Rejected one becomes last_reload(). Until reload is built it answers
+  // NotBuilt and changes nothing.
+  ReloadResult reload(std::string_view trigger);
+  std::optional<ReloadRecord> last_reload() const;
+
+  // Hot-backup checkpoints; last_backup() is the last successful online backup (the source of
+  // rstmdb_backup_last_success_timestamp_seconds).
+  const CheckpointRegistry& checkpoints() const noexcept { return checkpoints_; }
+
+  // The ADMIN_STATUS result (admin_ops.hpp). Thread-safe.
+  boost::json::object admin_status() const;
 
  private:
   boost::asio::awaitable<void> accept_loop();
@@ -67,13 +89,13 @@ class Server final : public ConnectionRegistry {
   void accept_connection(boost::asio::ip::tcp::socket socket);
   std::size_t shed_waiting_connections();
   std::size_t live_sessions();
-  void reload(std::string_view trigger);
   // `cause` names what started it in the log ("received SIGTERM", "storage failure").
   void begin_shutdown(std::string_view cause);
   void finish_shutdown_if_idle();
   void force_close_all();
   SessionLimits session_limits() const;
-  std::string service_status() const;  // "ready; 42 conns; offset 123456"
+  std::string service_status() const;            // "ready; 42 conns; offset 123456"
+  std::string_view state_name() const noexcept;  // starting | ready | draining | failed
 
   config::Config config_;
   engine::Engine& engine_;
@@ -108,6 +130,15 @@ class Server final : public ConnectionRegistry {
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> stopped_{false};
   std::atomic<bool> storage_failed_{false};
+  std::atomic<bool> ready_{false};
+
+  // The admin socket (runtime.md §5.7); declared after io_ so that it goes first.
+  CheckpointRegistry checkpoints_;
+  AdminOps admin_ops_;
+  AdminSocket admin_socket_;
+  std::mutex reload_mutex_;  // one reload at a time
+  mutable std::mutex last_reload_mutex_;
+  std::optional<ReloadRecord> last_reload_;
 };
 
 // Parses "host:port", "[v6]:port" (runtime.md §1.3). Returns false if malformed.

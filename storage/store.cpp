@@ -498,6 +498,38 @@ class BackgroundErrorListener final : public rocksdb::EventListener {
 
 }  // namespace
 
+std::string_view cf_name(Cf cf) {
+  return kCfNames[static_cast<std::size_t>(cf)];
+}
+
+// --- DataDirLock ------------------------------------------------------------------------------
+
+LockResult DataDirLock::acquire(const std::string& dir) {
+  UniqueFd fd;
+  LockResult result;
+  if (auto failure = take_lock(fs::path(dir), dir, fd)) {
+    result.failure = failure->failure;
+    result.message = std::move(failure->message);
+    return result;
+  }
+  result.lock.emplace(DataDirLock(fd.release()));
+  return result;
+}
+
+DataDirLock::DataDirLock(DataDirLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+DataDirLock& DataDirLock::operator=(DataDirLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+DataDirLock::~DataDirLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 // --- Batch ------------------------------------------------------------------------------------
 
 Batch::Batch() : batch_(std::make_unique<rocksdb::WriteBatch>()) {}
@@ -825,8 +857,11 @@ std::optional<StorageError> Store::checkpoint(const std::string& dir) const {
   auto s = rocksdb::Checkpoint::Create(db_.get(), &raw);
   if (!s.ok()) return status_error("checkpoint", s);
   const std::unique_ptr<rocksdb::Checkpoint> cp(raw);
-  // log_size_for_flush = 0: always flush first, so the checkpoint is SSTs only and consistent
-  // across CFs through atomic_flush.
+  // log_size_for_flush = 0: always flush first (atomic_flush: every CF at one sequence number),
+  // so the checkpoint is those SSTs plus the WAL written after the flush, copied up to the size
+  // it had once the live-file list was taken. Each write group is one WriteBatch, which is one
+  // WAL record: a record cut off at that size is dropped whole by point-in-time recovery when
+  // the checkpoint is opened, so what it holds is always a prefix of the commit sequence.
   s = cp->CreateCheckpoint(dir, 0);
   if (!s.ok()) return status_error("checkpoint", s);
   return std::nullopt;

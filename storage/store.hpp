@@ -49,6 +49,9 @@ enum class Cf : unsigned char {
 };
 inline constexpr std::size_t kCfCount = 8;
 
+// The column family's name in RocksDB ("machines", "instances", ...): part of the on-disk format.
+std::string_view cf_name(Cf cf);
+
 // Why open() failed, mapped to exit codes by the caller (runtime.md §5.8).
 enum class OpenFailure {
   CannotCreate,      // 73: data dir could not be created
@@ -85,11 +88,42 @@ struct StoreOptions {
 };
 
 class Store;
+class DataDirLock;
+
+// The outcome of DataDirLock::acquire.
+struct LockResult;
 
 struct OpenResult {
   std::unique_ptr<Store> store;  // null on failure
   OpenFailure failure{};
   std::string message;  // e.g. "data directory ./data is in use by another rstmdbd (pid 123)"
+};
+
+// The data-directory lock alone (<dir>/rstmdbd.lock, taken exactly as Store::open takes it:
+// flock(LOCK_EX|LOCK_NB), then "pid\n" written into it), for tools that must keep every server
+// off a data directory without opening its database (restore, the offline backup's probe).
+// Releasing it (destructor) closes the descriptor; the file stays. Move-only.
+class DataDirLock {
+ public:
+  // `dir` must exist; the lock file is created (0600) if missing. Failures: Locked (75, the
+  // message names the holder's pid), PermissionDenied, CannotCreate, Io.
+  static LockResult acquire(const std::string& dir);
+
+  DataDirLock(DataDirLock&& other) noexcept;
+  DataDirLock& operator=(DataDirLock&& other) noexcept;
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+  ~DataDirLock();
+
+ private:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+struct LockResult {
+  std::optional<DataDirLock> lock;  // empty on failure
+  OpenFailure failure{};
+  std::string message;
 };
 
 // A set of changes applied atomically by Store::write.
@@ -187,7 +221,11 @@ class Store {
   // Approximate total on-disk bytes of the database directory.
   std::uint64_t disk_bytes() const;
 
-  // Creates a hard-link checkpoint of the whole DB under `dir` (must not exist).
+  // Creates a checkpoint of the whole DB under `dir` (must not exist; parents are created):
+  // memtables are flushed first (one atomic flush of every CF), SSTs are hard-linked, MANIFEST,
+  // OPTIONS and the WAL written since that flush are copied. It is one point in time at a
+  // commit boundary: writes racing it land either wholly in the copied WAL or not at all
+  // (docs/storage.md "Checkpoints"). Blocking; never on an I/O thread. Thread-safe.
   [[nodiscard]] std::optional<StorageError> checkpoint(const std::string& dir) const;
 
   const std::string& data_dir() const noexcept { return data_dir_; }

@@ -70,20 +70,27 @@ TEST_CASE("turning a feature off explicitly, or leaving it at its default, is fi
 }
 
 TEST_CASE("tuning keys of an unbuilt feature warn that they have no effect yet", "[config][features]") {
-  const LoadResult r = load_this_build(
-      "network: {handshake_timeout_secs: 3}\nwatch: {queue_bytes: 1048576}\n"
-      "admin: {socket_path: /run/rstmdb/admin.sock}\n",
-      {{"RSTMDB_WATCH_QUEUE_EVENTS", "100"}});
+  const LoadResult r =
+      load_this_build("network: {handshake_timeout_secs: 3}\nwatch: {queue_bytes: 1048576}\n",
+                      {{"RSTMDB_WATCH_QUEUE_EVENTS", "100"}});
   INFO(joined(r.errors) << joined(r.warnings));
   CHECK(r.ok());
-  CHECK(r.warnings.size() == 4);
+  CHECK(r.warnings.size() == 3);
   CHECK(any_line_has(
       r.warnings,
       {"rstmdbd: config warning: network.handshake_timeout_secs "
        "(file:/etc/rstmdb/config.yaml:1:35): has no effect yet: this rstmdbd is built without TLS"}));
   CHECK(any_line_has(r.warnings, {"watch.queue_bytes (file:", "built without subscriptions (WATCH_*)"}));
   CHECK(any_line_has(r.warnings, {"watch.queue_events (env RSTMDB_WATCH_QUEUE_EVENTS): has no effect yet"}));
-  CHECK(any_line_has(r.warnings, {"admin.socket_path (file:", "built without the admin socket"}));
+}
+
+TEST_CASE("the admin socket is built: its path is an ordinary key", "[config][features]") {
+  const LoadResult r = load_this_build("admin: {socket_path: /run/rstmdb/admin.sock}\n");
+  INFO(joined(r.errors) << joined(r.warnings));
+  CHECK(r.ok());
+  CHECK(r.warnings.empty());
+  CHECK(r.config.admin.socket_path == "/run/rstmdb/admin.sock");
+  CHECK(admin_socket_path(r.config) == "/run/rstmdb/admin.sock");
 }
 
 TEST_CASE("check-config --strict keeps 'no effect yet' a warning", "[config][features]") {
