@@ -29,8 +29,14 @@ test-asan: build-asan
 	ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)
 	RSTMDBD=$(CURDIR)/$(ASAN_DIR)/server/rstmdbd $(PYTHON) -m pytest tests/e2e -q
 
-test-tsan:
-	@echo "test-tsan: not yet wired"
+# ThreadSanitizer: the storage and engine unit tests (the memtable's lock-free readers, the
+# write pipeline's threads, leader/follower hand-overs).
+test-tsan: build-tsan
+	ctest --test-dir $(TSAN_DIR) --output-on-failure -j $(JOBS) -R '^(storage|engine):'
+
+build-tsan:
+	cmake -S . -B $(TSAN_DIR) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRSTMDB_TSAN=ON
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target rstmdb_storage_tests rstmdb_engine_tests
 
 deps:
 	bash deploy/install-deps.sh

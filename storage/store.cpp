@@ -644,16 +644,34 @@ Store::~Store() {
   auto report = [](const char* what, const rocksdb::Status& s) {
     if (!s.ok()) std::cerr << "rstmdbd: storage: " << what << " at close failed: " << s.ToString() << '\n';
   };
+  if (db_ && failure()) {
+    // A failed store is left as it is on disk, like after a crash; RocksDB recovers it at the
+    // next open. It is not closed: closing after a failed write can trip RocksDB 7.8's own
+    // assertions (ColumnFamilySet::~ColumnFamilySet 'last_ref' after a failed atomic flush,
+    // facebook/rocksdb#12176). The server exits right after a failure anyway; in a process
+    // that goes on (tests), the database object, its threads and the data-dir lock are kept
+    // for the process's lifetime, reachable from here, so nothing else can open the directory
+    // while they live.
+    struct Abandoned {
+      std::unique_ptr<rocksdb::DB> db;
+      std::vector<rocksdb::ColumnFamilyHandle*> handles;
+      int lock_fd;
+    };
+    static auto* const abandoned = new std::vector<Abandoned>();
+    static std::mutex abandoned_mutex;
+    std::lock_guard lock(abandoned_mutex);
+    handles_.push_back(default_handle_);
+    abandoned->push_back(Abandoned{std::move(db_), std::move(handles_), lock_fd_});
+    lock_fd_ = -1;
+    return;
+  }
   if (db_) {
     std::vector<rocksdb::ColumnFamilyHandle*> all(handles_);
     all.push_back(default_handle_);
-    // A failed store is left as it is on disk (mark_failed); RocksDB recovers it at the next open.
-    if (!failure()) {
-      report("WAL sync", db_->FlushWAL(true));
-      rocksdb::FlushOptions flush;
-      flush.allow_write_stall = true;
-      report("memtable flush", db_->Flush(flush, all));
-    }
+    report("WAL sync", db_->FlushWAL(true));
+    rocksdb::FlushOptions flush;
+    flush.allow_write_stall = true;
+    report("memtable flush", db_->Flush(flush, all));
     for (auto* h : all)
       report("column family release", db_->DestroyColumnFamilyHandle(h));
     handles_.clear();

@@ -245,9 +245,10 @@ class Store {
 
   // Marks the store as failed (a write or sync failed; the engine has stopped writing). From
   // then on write() and sync_wal() fail without touching RocksDB, and the destructor neither
-  // syncs nor flushes: after an I/O error RocksDB's file writers must not be written again
-  // (Debian's librocksdb asserts), and what is on disk is left for RocksDB's recovery at the
-  // next open. Thread-safe; idempotent.
+  // syncs, flushes nor closes the database: after an I/O error RocksDB's file writers must not
+  // be written again (Debian's librocksdb asserts), and what is on disk is left for RocksDB's
+  // recovery at the next open; the database object and the data-dir lock are kept until the
+  // process exits (store.cpp says why). Thread-safe; idempotent.
   void mark_failed(const StorageError& cause);
   // The first failure marked or reported, if any. Thread-safe.
   std::optional<StorageError> failure() const;

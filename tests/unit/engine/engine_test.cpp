@@ -238,7 +238,7 @@ TEST_CASE("state, offsets and idempotency records survive a reopen without repla
       4);
 }
 
-TEST_CASE("guards see the pre-merge ctx; failures change nothing") {
+TEST_CASE("guards see the pre-merge ctx, and failures change nothing") {
   const storage::MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
   TempDir dir;

@@ -198,9 +198,10 @@ TEST_CASE(
         auto left = std::make_shared<std::atomic<int>>(kPerThread);
         // Leading threads submit in scopes of three writes (like a pipelined connection);
         // each scope's end leads what it holds, unless another thread is sequencing.
-        std::optional<WritePipeline::LeadScope> scope;
+        std::unique_ptr<WritePipeline::LeadScope> scope;
         for (int i = 0; i < kPerThread; ++i) {
-          if (lead == WritePipeline::LeadMode::Always && i % 3 == 0) scope.emplace(h.pipeline);
+          if (lead == WritePipeline::LeadMode::Always && i % 3 == 0)
+            scope = std::make_unique<WritePipeline::LeadScope>(h.pipeline);
           h.pipeline.submit(Job{append(), [&, t, left](Result r) {
                                   const auto off = offset_of(r);
                                   if (!h.store.written(off)) ++acked_before_written;

@@ -216,7 +216,7 @@ TEST_CASE("guard: .length of arrays and strings unless a real key exists", "[gua
   });
 }
 
-TEST_CASE("guard: arrays cannot be indexed; segments are object keys", "[guard]") {
+TEST_CASE("guard: arrays cannot be indexed, segments are object keys", "[guard]") {
   check_cases({
       {"ctx.items.0 == 1", R"({"items":[1]})", false},
       {"ctx.items.0 == 1", R"({"items":{"0":1}})", true},
