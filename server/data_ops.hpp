@@ -1,6 +1,6 @@
-// Handlers of the data operations (operations.md §2-18): parameter parsing into engine
-// commands, and the engine's results turned into replies. Writes go to the engine's
-// sequencer; point reads run inline; scans run on the blocking-work pool.
+// Handlers of the data operations (operations.md §2-18): params parsed into engine commands
+// (server/request_parsing.hpp), and the engine's results turned into replies. Writes go to
+// the engine's sequencer; point reads run inline; scans run on the blocking-work pool.
 #pragma once
 
 #include "server/dispatcher.hpp"

@@ -25,6 +25,8 @@ from bounds_helpers import (KERNEL_SEND_BUFFER, MAX_REPLY_FRAME, MIB, WRITE_REPL
 from data_helpers import restart
 
 WRITE_TIMEOUT = 3
+# Seconds the freed reply memory may take to leave the RSS once the stuck peer is closed.
+RELEASE_WAIT = 10
 BIG_CTX = 15 * 1000 * 1000
 STUCK_LINE = "closed: no write progress for %d s" % WRITE_TIMEOUT
 
@@ -99,9 +101,14 @@ def test_pipelined_wal_reads_to_a_peer_that_never_reads(dataset):
         started = (wal_entries_read(srv) - reads_before) // page_entries
         assert 1 <= started <= (buffer_limit + KERNEL_SEND_BUFFER) // page_bytes + 1, (started, page_bytes)
         wait_for_line(srv, STUCK_LINE, WRITE_TIMEOUT + 3)
+        # The allocator hands freed pages back on its own schedule (and later on a loaded
+        # machine): wait for that, bounded, instead of sampling once.
+        release_deadline = time.monotonic() + RELEASE_WAIT
         after = sample_peak_rss(pid, 0.5)
-        assert after - base < 24 * MIB, "memory not released: %.0f MB above the baseline" % (
-            (after - base) / 1e6)
+        while after - base >= 24 * MIB and time.monotonic() < release_deadline:
+            after = sample_peak_rss(pid, 0.2)
+        assert after - base < 24 * MIB, "memory not released within %d s: %.0f MB above the baseline" % (
+            RELEASE_WAIT, (after - base) / 1e6)
         worst = pinger.stop()
         assert worst < 1.0, "another client waited %.2f s for a PING" % worst
     finally:
@@ -131,9 +138,14 @@ def test_pipelined_big_ctx_writes_to_a_peer_that_never_reads(dataset):
         assert peak - base < bound, "RSS grew by %.0f MB (bound %.0f MB; unbounded: 64 x 15 MB)" % (
             (peak - base) / 1e6, bound / 1e6)
         wait_for_line(srv, STUCK_LINE, WRITE_TIMEOUT + 3)
+        # The allocator hands freed pages back on its own schedule (and later on a loaded
+        # machine): wait for that, bounded, instead of sampling once.
+        release_deadline = time.monotonic() + RELEASE_WAIT
         after = sample_peak_rss(pid, 0.5)
-        assert after - base < 24 * MIB, "memory not released: %.0f MB above the baseline" % (
-            (after - base) / 1e6)
+        while after - base >= 24 * MIB and time.monotonic() < release_deadline:
+            after = sample_peak_rss(pid, 0.2)
+        assert after - base < 24 * MIB, "memory not released within %d s: %.0f MB above the baseline" % (
+            RELEASE_WAIT, (after - base) / 1e6)
         assert pinger.stop() < 1.0
     finally:
         stuck.close()
