@@ -41,6 +41,7 @@ enum class Flag {
   Rate,
   Instances,
   PayloadBytes,
+  CreateIds,
   Durability,
   Local,
   Json,
@@ -67,6 +68,7 @@ constexpr FlagName kFlags[] = {
     {"rate", 0, Flag::Rate},
     {"instances", 0, Flag::Instances},
     {"payload-bytes", 0, Flag::PayloadBytes},
+    {"create-ids", 0, Flag::CreateIds},
     {"durability", 0, Flag::Durability},
     {"local", 0, Flag::Local},
     {"json", 0, Flag::Json},
@@ -125,6 +127,15 @@ class Parser {
         return count(shown, v, 0, std::numeric_limits<std::uint32_t>::max(), o_.instances);
       case Flag::PayloadBytes:
         return count(shown, v, 0, kMaxPayloadBytes, o_.payload_bytes);
+      case Flag::CreateIds:
+        if (v == "sequential") {
+          o_.create_ids = CreateIds::Sequential;
+        } else if (v == "uuid") {
+          o_.create_ids = CreateIds::Uuid;
+        } else {
+          return bad(shown, v, "expected sequential or uuid");
+        }
+        return {};
       case Flag::Durability: {
         auto p = normalise_fsync_policy(v);
         if (!p) return bad(shown, v, "expected every_write, every_n:N, every_ms:N or never");
@@ -290,6 +301,9 @@ Load:
                             the scheduled send time; -p caps requests in flight per connection
       --instances N         working set, pre-created on a 5-state cycle machine [10000]
       --payload-bytes N     length of the string field in each APPLY_EVENT payload [64]
+      --create-ids MODE     ids of created instances: sequential (<machine>-c<conn>-<n>) or
+                            uuid (random-looking UUIDs, spread over the key space the way
+                            application-generated ids are) [sequential]
       --threads N           client I/O threads [one per CPU, at most one per connection]
       --timeout SECS        a request unanswered this long fails the run [30]
 

@@ -25,6 +25,12 @@ inline constexpr std::uint32_t kMaxThreads = 256;
 // Keeps every payload far below the server's frame limit (protocol.md §4).
 inline constexpr std::uint32_t kMaxPayloadBytes = 1024 * 1024;
 
+// How CREATE_INSTANCE (and lifecycle) name new instances.
+enum class CreateIds {
+  Sequential,  // "<machine>-c<connection>-<seq>": consecutive keys per connection
+  Uuid,        // a UUID-shaped id derived from (connection, seq): keys spread at random
+};
+
 struct BenchOptions {
   std::string server_text{kDefaultServer};  // as given, for the report
   ServerAddress server{"127.0.0.1", kDefaultPort};
@@ -38,6 +44,7 @@ struct BenchOptions {
   std::optional<double> rate;  // --rate: open loop, units per second over all connections
   std::uint32_t instances = 10'000;
   std::uint32_t payload_bytes = 64;
+  CreateIds create_ids = CreateIds::Sequential;
   std::optional<std::string> durability;  // normalised fsync policy text
   std::optional<std::string> local_server;
   std::optional<std::string> json_path;  // "-" = stdout

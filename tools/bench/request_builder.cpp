@@ -37,13 +37,30 @@ void append_request(std::string& out, std::string_view id, std::string_view op, 
 
 }  // namespace
 
+void format_uuid(char* out, std::uint32_t connection, std::uint64_t seq) noexcept {
+  const auto mix = [](std::uint64_t z) {  // splitmix64's finaliser: a bijection on 64 bits
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  const std::uint64_t hi = mix((static_cast<std::uint64_t>(connection) << 40) ^ seq);
+  const std::uint64_t lo = mix(hi ^ 0x9E3779B97F4A7C15ull);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::size_t n = 0;
+  for (int i = 0; i < 32; ++i) {
+    if (i == 8 || i == 12 || i == 16 || i == 20) out[n++] = '-';
+    const std::uint64_t word = i < 16 ? hi : lo;
+    out[n++] = kHex[(word >> (60 - 4 * (i % 16))) & 0xF];
+  }
+}
+
 std::string_view format_u64(char* buf, std::uint64_t v) noexcept {
   const auto res = std::to_chars(buf, buf + 20, v);
   return {buf, static_cast<std::size_t>(res.ptr - buf)};
 }
 
-RequestBuilder::RequestBuilder(std::string machine, std::uint32_t payload_bytes)
-    : machine_(std::move(machine)) {
+RequestBuilder::RequestBuilder(std::string machine, std::uint32_t payload_bytes, CreateIds create_ids)
+    : machine_(std::move(machine)), create_ids_(create_ids) {
   const std::string m = R"("machine":")" + machine_ + '"';
   const std::string version = R"("version":)" + std::to_string(kMachineVersion);
   const std::string limit = R"("limit":)" + std::to_string(kListPageSize);

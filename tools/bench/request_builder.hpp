@@ -6,6 +6,8 @@
 // moves s_i to s_(i+1 mod 5); no guards), so APPLY_EVENT on any live instance succeeds.
 #pragma once
 
+#include "tools/bench/options.hpp"
+
 #include <array>
 #include <cstdint>
 #include <string>
@@ -41,7 +43,9 @@ class RequestBuilder {
  public:
   // `machine`: the bench machine name (letters, digits, '-' and '_' only; used unescaped).
   // `payload_bytes`: length of the string field in APPLY_EVENT payloads.
-  RequestBuilder(std::string machine, std::uint32_t payload_bytes);
+  // `create_ids`: how created_instance_id names new instances.
+  RequestBuilder(std::string machine, std::uint32_t payload_bytes,
+                 CreateIds create_ids = CreateIds::Sequential);
 
   const std::string& machine() const noexcept { return machine_; }
 
@@ -59,7 +63,9 @@ class RequestBuilder {
   static std::string machine_definition();
 
   // Working-set instance k: "<machine>-w<k>"; instances created during the run:
-  // "<machine>-c<connection>-<seq>". Written into `buf`, returned as a view of it.
+  // "<machine>-c<connection>-<seq>", or with CreateIds::Uuid a UUID (8-4-4-4-12 lower-case
+  // hex) that is a bijection of (connection, seq), so unique within a run but in random key
+  // order. Written into `buf`, returned as a view of it.
   template <std::size_t N>
   std::string_view working_instance_id(std::array<char, N>& buf, std::uint64_t k) const;
   template <std::size_t N>
@@ -68,6 +74,7 @@ class RequestBuilder {
 
  private:
   std::string machine_;
+  CreateIds create_ids_;
   std::array<std::string, kRequestKindCount> middle_;
   std::array<std::string, kRequestKindCount> tail_;
 };
@@ -85,10 +92,18 @@ std::string_view RequestBuilder::working_instance_id(std::array<char, N>& buf, s
   return {buf.data(), n};
 }
 
+// The UUID text of (connection, seq) into `out` (36 chars): splitmix64 of the packed pair is a
+// bijection, so distinct pairs (seq < 2^40) give distinct ids.
+void format_uuid(char* out, std::uint32_t connection, std::uint64_t seq) noexcept;
+
 template <std::size_t N>
 std::string_view RequestBuilder::created_instance_id(std::array<char, N>& buf, std::uint32_t connection,
                                                      std::uint64_t seq) const {
   static_assert(N >= 128);
+  if (create_ids_ == CreateIds::Uuid) {
+    format_uuid(buf.data(), connection, seq);
+    return {buf.data(), 36};
+  }
   std::size_t n = machine_.copy(buf.data(), N - 46);
   buf[n++] = '-';
   buf[n++] = 'c';

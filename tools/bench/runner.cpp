@@ -149,6 +149,7 @@ boost::json::object config_json(const BenchOptions& o, const std::string& machin
   c["warmup_s"] = o.warmup_s;
   c["instances"] = working_set;
   c["payload_bytes"] = o.payload_bytes;
+  c["create_ids"] = o.create_ids == CreateIds::Uuid ? "uuid" : "sequential";
   c["lifecycle_applies"] = kLifecycleApplies;
   c["threads"] = threads;
   c["timeout_s"] = o.timeout_s;
@@ -170,7 +171,7 @@ RunOutcome run_benchmark(const BenchOptions& o, const std::atomic<bool>& interru
   }
 
   const std::string machine = make_machine_name();
-  const RequestBuilder requests(machine, o.payload_bytes);
+  const RequestBuilder requests(machine, o.payload_bytes, o.create_ids);
   RunPlan plan;
   plan.options = &o;
   plan.requests = &requests;

@@ -50,6 +50,7 @@ TEST_CASE("options defaults", "[options]") {
   CHECK_FALSE(o.rate.has_value());
   CHECK(o.instances == 10000);
   CHECK(o.payload_bytes == 64);
+  CHECK(o.create_ids == CreateIds::Sequential);
   CHECK_FALSE(o.durability.has_value());
   CHECK_FALSE(o.local_server.has_value());
   CHECK_FALSE(o.json_path.has_value());
@@ -74,6 +75,8 @@ TEST_CASE("options long, short, attached and = forms", "[options]") {
                              "50",
                              "--payload-bytes",
                              "0",
+                             "--create-ids",
+                             "uuid",
                              "--durability",
                              "EVERY_N:10",
                              "--json",
@@ -97,6 +100,7 @@ TEST_CASE("options long, short, attached and = forms", "[options]") {
   CHECK(o.rate == 1000.0);
   CHECK(o.instances == 50);
   CHECK(o.payload_bytes == 0);
+  CHECK(o.create_ids == CreateIds::Uuid);
   CHECK(o.durability == "every_n:10");
   CHECK(o.json_path == "-");
   CHECK(o.max_error_rate == 0.01);
@@ -127,6 +131,7 @@ TEST_CASE("options help and usage errors", "[options]") {
   CHECK(usage_error({"--bogus"}).find("unknown option") != std::string::npos);
   CHECK(usage_error({"stray"}).find("unexpected argument") != std::string::npos);
   CHECK(usage_error({"-c"}).find("needs a value") != std::string::npos);
+  CHECK(usage_error({"--create-ids", "random"}).find("expected sequential or uuid") != std::string::npos);
   CHECK(usage_error({"-c", "0"}).find("-c") != std::string::npos);
   CHECK(usage_error({"-p", "1025"}).find("1..1024") != std::string::npos);
   CHECK(usage_error({"-d", "0"}).find("seconds > 0") != std::string::npos);

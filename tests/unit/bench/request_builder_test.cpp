@@ -4,6 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
+#include <cctype>
+#include <set>
 #include <string>
 
 using namespace rstmdb::bench;
@@ -89,4 +92,34 @@ TEST_CASE("request builder setup requests", "[request_builder]") {
   CHECK(t.at(4).as_object().at("from").as_string() == "s4");
   CHECK(t.at(4).as_object().at("to").as_string() == "s0");
   CHECK(t.at(4).as_object().at("event").as_string() == "NEXT");
+}
+
+TEST_CASE("bench requests: uuid create ids are UUID-shaped, distinct, and not in creation order") {
+  const RequestBuilder b("bench-m", 8, rstmdb::bench::CreateIds::Uuid);
+  std::array<char, 160> buf{};
+  std::set<std::string> seen;
+  std::size_t ascending = 0;
+  std::string previous;
+  for (std::uint32_t connection = 0; connection < 4; ++connection) {
+    for (std::uint64_t seq = 0; seq < 2500; ++seq) {
+      const std::string id(b.created_instance_id(buf, connection, seq));
+      REQUIRE(id.size() == 36);
+      for (std::size_t i = 0; i < id.size(); ++i) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+          CHECK(id[i] == '-');
+        } else {
+          CHECK(std::isxdigit(static_cast<unsigned char>(id[i])) != 0);
+        }
+      }
+      if (id > previous) ++ascending;
+      previous = id;
+      seen.insert(id);
+    }
+  }
+  CHECK(seen.size() == 10'000);
+  // Random order: about half of the successors are larger, far from all of them.
+  CHECK(ascending > 4'000);
+  CHECK(ascending < 6'000);
+  std::string again(b.created_instance_id(buf, 2, 7));
+  CHECK(again == std::string(b.created_instance_id(buf, 2, 7)));  // a function of (connection, seq)
 }
