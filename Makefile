@@ -10,6 +10,10 @@ ASAN_DIR ?= build-asan
 TSAN_DIR ?= build-tsan
 JOBS ?= $(shell nproc)
 PYTHON ?= /usr/bin/python3
+# End-to-end workers: most test files wait on sockets and processes, not the CPU, so three
+# share two cores well; the files marked serial (tests/e2e/conftest.py SERIAL_FILES) then run
+# alone. E2E_WORKERS=0 runs everything in one process.
+E2E_WORKERS ?= 3
 # Developers: CMAKE_CXX_COMPILER_LAUNCHER=ccache in the environment is honoured by CMake.
 CMAKE_GEN = -G Ninja
 
@@ -20,14 +24,20 @@ run: deps build
 
 test: deps test-release test-deploy test-asan test-tsan
 
+# The end-to-end suite against the rstmdbd $(1): the parallel-safe files, then the serial ones.
+define run_e2e
+	RSTMDBD=$(1) $(PYTHON) -m pytest tests/e2e -q -n $(E2E_WORKERS) --dist loadfile -m "not serial"
+	RSTMDBD=$(1) $(PYTHON) -m pytest tests/e2e -q -m serial
+endef
+
 test-release: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
-	RSTMDBD=$(CURDIR)/$(BUILD_DIR)/server/rstmdbd $(PYTHON) -m pytest tests/e2e -q
+	$(call run_e2e,$(CURDIR)/$(BUILD_DIR)/server/rstmdbd)
 
 # ASan+UBSan: every unit test and the whole end-to-end suite against the instrumented server.
 test-asan: build-asan
 	ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS)
-	RSTMDBD=$(CURDIR)/$(ASAN_DIR)/server/rstmdbd $(PYTHON) -m pytest tests/e2e -q
+	$(call run_e2e,$(CURDIR)/$(ASAN_DIR)/server/rstmdbd)
 
 # ThreadSanitizer: the storage and engine unit tests (the memtable's lock-free readers, the
 # write pipeline's threads, leader/follower hand-overs).
@@ -53,7 +63,7 @@ unit: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 e2e: build
-	RSTMDBD=$(CURDIR)/$(BUILD_DIR)/server/rstmdbd $(PYTHON) -m pytest tests/e2e -q
+	$(call run_e2e,$(CURDIR)/$(BUILD_DIR)/server/rstmdbd)
 
 # Deployment (root): the image built once and run with podman, systemd in a container with
 # the unit installed by deploy/install.sh, the unit/sysusers/tmpfiles files offline.

@@ -10,7 +10,7 @@ PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev
   librocksdb-dev libspdlog-dev libfmt-dev libssl-dev libyaml-cpp-dev libjemalloc-dev
   catch2 libedit-dev
-  python3 python3-pytest openssl
+  python3 python3-pytest python3-pytest-xdist openssl
 )
 
 missing=()

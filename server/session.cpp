@@ -505,6 +505,9 @@ asio::awaitable<void> Session::graceful_close(std::string_view reason) {
     writer_parked_ = false;
   }
   if (closed_) co_return;
+  // The connection will serve nothing more: its slot is free before the peer sees the FIN, so
+  // a client that reconnects as soon as it reads EOF is never refused for its own old slot.
+  leave_registry(reason);
   boost::system::error_code ec;
   socket_.shutdown(Socket::shutdown_send, ec);  // FIN after the replies already queued
   if (!ec) {
@@ -603,6 +606,12 @@ void Session::close(std::string_view reason) {
   unsent_bytes_ = reserved_bytes_ = queued_bytes_ = 0;
   get_logger("server")->debug("connection {} closed peer={} reason={}", context_.connection_id, context_.peer,
                               reason);
+  leave_registry(reason);
+}
+
+void Session::leave_registry(std::string_view reason) {
+  if (left_registry_) return;
+  left_registry_ = true;
   registry_.on_session_closed(context_.connection_id, reason);
 }
 

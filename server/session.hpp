@@ -132,6 +132,9 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
   bool write_now();
   void wake_reader();
   Slot* find_slot(std::uint64_t slot_id);
+  // Tells the registry the connection is gone (frees its slot); once, from close() or from
+  // graceful_close() before the FIN.
+  void leave_registry(std::string_view reason);
 
   Socket socket_;
   SessionLimits limits_;
@@ -141,8 +144,9 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
   SessionContext context_;
   protocol::FrameDecoder decoder_;
 
-  std::deque<Slot> slots_;             // unanswered or unwritten requests, in arrival order
-  std::uint64_t front_slot_id_ = 0;    // id of slots_.front()
+  std::deque<Slot> slots_;           // unanswered or unwritten requests, in arrival order
+  std::uint64_t front_slot_id_ = 0;  // id of slots_.front()
+  bool left_registry_ = false;
   std::size_t next_to_start_ = 0;      // index into slots_ of the first request not yet started
   std::size_t unfinished_reads_ = 0;   // started, not ready, not writes
   std::size_t unfinished_writes_ = 0;  // started, not ready, writes

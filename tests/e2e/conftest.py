@@ -323,3 +323,31 @@ def pytest_runtest_makereport(item, call):
     for s in servers:
         report.sections.append(("%s stdout" % s.name, _tail(s.stdout_path)))
         report.sections.append(("%s stderr" % s.name, _tail(s.stderr_path)))
+
+
+# Files whose tests measure the server against the clock or the machine (latency bounds while
+# other work runs, idle CPU, RSS growth and release, disk-full timing, crash/restart under write
+# load). `make test` runs every other file in parallel (pytest-xdist, one file per worker) and
+# these alone afterwards, so no other test shares the two cores with them.
+SERIAL_FILES = frozenset({
+    "test_bounded_work.py",
+    "test_bounds_close.py",
+    "test_bounds_fds.py",
+    "test_bounds_logs.py",
+    "test_bounds_memory.py",
+    "test_bounds_pipeline.py",
+    "test_backup_hot.py",
+    "test_crash.py",
+    "test_disk_full.py",
+    "test_ops_durability.py",
+})
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "serial: run alone, not beside other tests (see SERIAL_FILES)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SERIAL_FILES:
+            item.add_marker(pytest.mark.serial)

@@ -201,7 +201,7 @@ def test_history_keeps_at_most_1000_lines(terminal, cli):
     t.expect(PROMPT)
     for i in range(1005):
         t.send("g h-%d --json\r" % i)
-    t.expect("instance not found: h-1004")
+    t.expect("instance not found: h-1004", timeout=60)  # 1005 round trips, on a busy machine too
     t.expect(PROMPT)
     t.send("quit\r")
     assert t.wait() == 0
