@@ -26,16 +26,24 @@ die() { echo "deploy: $*" >&2; exit 1; }
 
 # ---- tools
 PACKAGES=(podman runc mmdebstrap systemd)
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  step "installing ${missing[*]}"
+# Checkers of the compose directory (docker-compose checks a file without an engine); without
+# recommends, which would pull in the Docker engine.
+CHECKERS=(docker-compose python3-yaml)
+missing_of() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+  done
+}
+missing=($(missing_of "${PACKAGES[@]}"))
+missing_checkers=($(missing_of "${CHECKERS[@]}"))
+if [ ${#missing[@]} -gt 0 ] || [ ${#missing_checkers[@]} -gt 0 ]; then
+  step "installing ${missing[*]} ${missing_checkers[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # With recommends, as on the machines this was tried on (netavark, fuse-overlayfs, ...).
-  apt-get install -y -qq "${missing[@]}"
+  [ ${#missing[@]} -eq 0 ] || apt-get install -y -qq "${missing[@]}"
+  [ ${#missing_checkers[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${missing_checkers[@]}"
 fi
 
 # podman settings of our own (no Docker engine, no systemd on the host): runc, cgroupfs,
