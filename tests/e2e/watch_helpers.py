@@ -4,6 +4,7 @@ events and responses it reads apart, and the expected events computed from the l
 Every read has a deadline (the connection's timeout), so a missing event fails the test
 instead of hanging it."""
 
+import json
 import time
 
 import rcp_client as rc
@@ -140,3 +141,76 @@ def wait_until(pred, timeout=10.0, what="condition"):
             return
         time.sleep(0.02)
     raise AssertionError("timed out waiting for %s" % what)
+
+
+class FastJsonlSubscriber:
+    """A JSONL subscriber for the bulk tests: lines are parsed with json.loads, without the strict
+    client's per-byte checks (pure-Python scans cost seconds per 10 MB). Small `rcvbuf` makes a
+    subscriber that stops reading stall the server quickly."""
+
+    def __init__(self, server, rcvbuf=None, timeout=30.0):
+        self.conn = server.connect("rcpx", timeout=timeout, rcvbuf=rcvbuf)
+        r = rc.assert_ok(self.conn.hello(wire_modes=["jsonl"]))
+        assert r["wire_mode"] == "jsonl", r
+        self.conn.framing = "jsonl"
+        self._ids = 0
+
+    def close(self):
+        self.conn.close()
+
+    def request(self, op, params=None):
+        self._ids += 1
+        rid = "f%d" % self._ids
+        self.conn.send_raw(rc.encode_jsonl(rc.make_request(op, params, id=rid)))
+        while True:
+            msg = self.next_message()
+            if msg.get("type") == "response":
+                assert msg["id"] == rid, msg
+                return msg
+            raise rc.ProtocolError("unexpected %r before the response" % (msg,))
+
+    def next_message(self, timeout=None):
+        c = self.conn
+        deadline = time.monotonic() + (c.timeout if timeout is None else timeout)
+        start = 0
+        while True:
+            nl = c.buf.find(b"\n", start)
+            if nl >= 0:
+                break
+            start = len(c.buf)
+            c._fill(deadline)
+        line = bytes(c.buf[:nl])
+        del c.buf[:nl + 1]
+        return json.loads(line)
+
+    def messages(self, n, timeout=None):
+        return [self.next_message(timeout) for _ in range(n)]
+
+
+def bulk_apply(server, instances, n, payload=None, chunk=100, event="TICK"):
+    """Applies `n` events round-robin over `instances` from one JSONL connection, `chunk`
+    pipelined at a time; returns their offsets in request order."""
+    conn = server.connect("jsonl", timeout=60.0)
+    try:
+        offsets = []
+        sent = 0
+        while sent < n:
+            k = min(chunk, n - sent)
+            conn.send_raw(b"".join(rc.encode_jsonl(rc.make_request(
+                "APPLY_EVENT", {"instance_id": instances[(sent + j) % len(instances)], "event": event,
+                                "payload": payload or {}}, id=str(sent + j))) for j in range(k)))
+            deadline = time.monotonic() + 60
+            for _ in range(k):
+                while True:
+                    nl = conn.buf.find(b"\n")
+                    if nl >= 0:
+                        break
+                    conn._fill(deadline)
+                msg = json.loads(bytes(conn.buf[:nl]))
+                del conn.buf[:nl + 1]
+                assert msg["status"] == "ok", msg
+                offsets.append(msg["result"]["wal_offset"])
+            sent += k
+        return offsets
+    finally:
+        conn.close()
