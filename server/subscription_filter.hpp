@@ -31,6 +31,9 @@ struct EventFacts {
 // watch.max_subscriptions_per_connection (1024) this bounds a connection's filters to 64 MiB,
 // the size of its default reply budget. Beyond it WATCH_* answers BAD_REQUEST.
 inline constexpr std::size_t kMaxFilterBytes = 64 * 1024;
+// What each value counts besides its bytes: its string and hash-set node, so that a list of
+// empty strings is not free (at most 1024 values fit the budget).
+inline constexpr std::size_t kFilterValueOverheadBytes = 64;
 
 class SubscriptionFilter {
  public:

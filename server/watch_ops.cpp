@@ -34,10 +34,11 @@ class FilterBudget {
       take(field, v.size());
   }
   void take(std::string_view field, std::size_t bytes) {
-    used_ += bytes;
+    used_ += bytes + kFilterValueOverheadBytes;
     if (used_ > kMaxFilterBytes) {
-      throw RequestError(invalid_value(field, "the filters of one subscription may hold at most " +
-                                                  std::to_string(kMaxFilterBytes) + " bytes"));
+      throw RequestError(invalid_value(
+          field, "the filters of one subscription may hold at most " + std::to_string(kMaxFilterBytes) +
+                     " bytes (each value counts " + std::to_string(kFilterValueOverheadBytes) + " more)"));
     }
   }
 

@@ -514,3 +514,46 @@ def test_shutdown_sends_end_to_every_subscription(server_factory):
         assert sorted(e["subscription_id"] for e in ends) == sorted([a, b])
         s.conn.expect_closed(timeout=10)
     assert srv.returncode == 0
+
+
+def test_filter_bytes_are_bounded_at_64_kib(srv):
+    """Each subscription's filter values may hold 65 536 bytes, every value counting 64 bytes
+    more than its text (so empty strings are not free)."""
+    with Subscriber(srv) as s:
+        at_bound = ["m%04d" % k + "x" * (4096 - 64 - 5) for k in range(16)]
+        assert sum(len(v) + 64 for v in at_bound) == 65536
+        s.watch_all(machines=at_bound)
+        over = list(at_bound)
+        over[-1] += "y"
+        e = rc.assert_error(s.request("WATCH_ALL", {"machines": over}), "BAD_REQUEST")
+        assert e["message"] == ("invalid request: invalid value for field 'machines': the filters of "
+                                "one subscription may hold at most 65536 bytes (each value counts 64 "
+                                "more)"), e
+        assert e["details"] == {"field": "machines"}, e
+        # Across lists: the sum counts.
+        half = at_bound[:8]
+        s.watch_all(machines=half, to_states=half)
+        e = rc.assert_error(s.request("WATCH_ALL", {"machines": half, "to_states": half, "events": ["z"]}),
+                            "BAD_REQUEST")
+        assert e["details"] == {"field": "events"}, e
+        s.watch_all(events=[""] * 1024)
+        e = rc.assert_error(s.request("WATCH_ALL", {"events": [""] * 1025}), "BAD_REQUEST")
+        assert e["details"] == {"field": "events"}, e
+
+
+def test_queue_bounds_at_their_minimums_still_deliver_everything(server_factory):
+    """watch.queue_events=1 and watch.queue_bytes=65536 (the smallest allowed): every event
+    still arrives in order, including events larger than the byte bound."""
+    srv = server_factory(["--set", "watch.queue_events=1", "--set", "watch.queue_bytes=65536"])
+    w = DB(srv)
+    m = uniq("t")
+    w.put_machine(m, 1, TICK_DEF)
+    w.create("i", m)
+    with Subscriber(srv) as s:
+        s.watch_all(include_ctx=False)
+        offs = [w.apply("i", "TICK", {"n": k, "pad": "z" * (70000 if k % 10 == 0 else 10)})["wal_offset"]
+                for k in range(40)]
+        got = s.events(40)
+        assert [e["wal_offset"] for e in got] == offs
+        assert [e["payload"]["n"] for e in got] == list(range(40))
+    w.close()

@@ -261,7 +261,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("live: matching events after the start, in order; quiet commits skipped", "[watch][hub]") {
+TEST_CASE("live: matching events after the start, in order, quiet commits skipped", "[watch][hub]") {
   Fixture f;
   f.writer.apply("a");  // before the subscription: not delivered
   auto c = f.connect();
@@ -390,7 +390,7 @@ TEST_CASE("the hub's inbox overflows while it is held up: the gap is read back f
   CHECK(offsets_of(replayer->receive(301), replay_id) == range(1, 301));
 }
 
-TEST_CASE("UNWATCH: nothing of the subscription is written afterwards; the gauge returns to 0",
+TEST_CASE("UNWATCH: nothing of the subscription is written afterwards, the gauge returns to 0",
           "[watch][hub]") {
   Fixture f;
   auto c = f.connect();

@@ -85,7 +85,7 @@ TEST_CASE("the index finds every candidate exactly once, and nothing after remov
   CHECK(candidates("o-1", "z").empty());
 }
 
-TEST_CASE("event channel: bounded by count and bytes; an empty queue takes any event", "[watch][channel]") {
+TEST_CASE("event channel: bounded by count and bytes, an empty queue takes any event", "[watch][channel]") {
   EventChannel ch(1, {}, 3, 1000);
   CHECK(ch.try_reserve(5000));  // larger than the byte bound: alone, it still goes out
   CHECK_FALSE(ch.try_reserve(1));
@@ -120,7 +120,7 @@ TEST_CASE("event channel: room is granted once, at half of both limits or when e
   CHECK(ch.release(2, 400));  // empty
 }
 
-TEST_CASE("inbox: notices pass through while someone is subscribed; skipped otherwise", "[watch][inbox]") {
+TEST_CASE("inbox: notices pass through while someone is subscribed, skipped otherwise", "[watch][inbox]") {
   HubInbox inbox(8, 1 << 20);
   inbox.push_notice({1, {event_of(1)}});
   inbox.push_notice({2, {}});
