@@ -209,6 +209,12 @@ boost::json::object Server::admin_status() const {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_)
           .count();
   o["connections"] = conns;
+  // The rstmdb_subscriptions_active gauge (runtime.md §4.2), by type.
+  const WatchCounters watch = hub_.metrics().snapshot();
+  boost::json::object subscriptions;
+  for (auto type : {SubscriptionType::Instance, SubscriptionType::All})
+    subscriptions[subscription_type_label(type)] = watch.active[static_cast<std::size_t>(type)];
+  o["subscriptions"] = std::move(subscriptions);
   o["latest_offset"] = engine_.latest_offset();
   o["pid"] = static_cast<std::int64_t>(::getpid());
   o["version"] = RSTMDB_VERSION;

@@ -3,6 +3,7 @@ protocol.md §6.5, §7): results and event shapes, every filter, what produces e
 against responses, UNWATCH, the subscription limit, auth, and JSONL mode."""
 
 import threading
+import time
 
 import pytest
 
@@ -408,6 +409,7 @@ def test_no_event_after_the_unwatch_response_with_events_in_flight(srv):
                 gone = s.watch_all()["subscription_id"]
                 kept = s.watch_instance("i")["subscription_id"]
                 s.next()  # events are flowing
+                s.pending.clear()  # read before the UNWATCH response: allowed either way
                 rid = s.send("UNWATCH", {"subscription_id": gone})
                 while True:
                     msg = s.conn.recv()
@@ -556,4 +558,53 @@ def test_queue_bounds_at_their_minimums_still_deliver_everything(server_factory)
         got = s.events(40)
         assert [e["wal_offset"] for e in got] == offs
         assert [e["payload"]["n"] for e in got] == list(range(40))
+    w.close()
+
+
+def test_gauge_returns_to_zero_on_every_way_a_subscription_ends(server_factory):
+    """The live-subscription gauge (ADMIN_STATUS `subscriptions`, runtime.md §4.2) counts by
+    type and comes down on UNWATCH, EOF and BYE (`end` lagged: test_watch_replay)."""
+    from admin_helpers import AdminConnection, socket_path
+
+    srv = server_factory()
+
+    def gauge():
+        with AdminConnection(socket_path(srv)) as a:
+            return rc_ok_status(a)["subscriptions"]
+
+    def rc_ok_status(a):
+        msg = a.request("ADMIN_STATUS")
+        assert msg["status"] == "ok", msg
+        return msg["result"]
+
+    def settles_at(expected):
+        deadline = time.monotonic() + 10
+        while True:
+            g = gauge()
+            if g == expected or time.monotonic() > deadline:
+                return g
+            time.sleep(0.05)
+
+    w = DB(srv)
+    m = uniq("t")
+    w.put_machine(m, 1, TICK_DEF)
+    w.create("i", m)
+    assert gauge() == {"instance": 0, "all": 0}
+    eof, bye, unwatch = Subscriber(srv), Subscriber(srv), Subscriber(srv)
+    for s in (eof, bye, unwatch):
+        s.watch_all()
+        s.watch_instance("i")
+        s.watch_all(machines=[m])
+    assert gauge() == {"instance": 3, "all": 6}
+    ids = [rc.assert_ok(r)["subscription_id"] for _, r in unwatch.log if _ == "response"]
+    for sid in ids:
+        assert unwatch.ok("UNWATCH", {"subscription_id": sid})["removed"] is True
+    assert gauge() == {"instance": 2, "all": 4}
+    eof.close()
+    assert settles_at({"instance": 1, "all": 2}) == {"instance": 1, "all": 2}
+    bye.ok("BYE")
+    bye.conn.expect_closed(timeout=10)
+    bye.close()
+    assert settles_at({"instance": 0, "all": 0}) == {"instance": 0, "all": 0}
+    unwatch.close()
     w.close()

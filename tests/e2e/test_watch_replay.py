@@ -8,7 +8,8 @@ import threading
 import pytest
 
 import rcp_client as rc
-from bounds_helpers import rss
+from admin_helpers import AdminConnection, socket_path
+from bounds_helpers import rss, sanitized
 from data_helpers import DB, uniq
 from watch_helpers import (END_KEYS, TICK_DEF, FastJsonlSubscriber, Subscriber, apply_offsets,
                            bulk_apply, check_event_shape)
@@ -161,7 +162,8 @@ def test_replay_below_the_oldest_retained_entry_starts_there(server_factory):
 def test_stalled_subscribers_stay_bounded_then_receive_everything(server_factory):
     """10 subscribers read nothing while 5 000 events with 2 KB payloads are written (each
     event ~4 KB with ctx: 20 MB per subscriber, 200 MB in all if queued without bound). The
-    server's RSS stays within the queues' bounds; then each reads every event in order."""
+    server's RSS stays within the queues' bounds (not checked under ASan, whose shadow memory
+    and quarantine break any RSS bound); then each reads every event in order."""
     queue_bytes = 256 * 1024
     srv = server_factory(["--set", "watch.queue_bytes=%d" % queue_bytes,
                           "--set", "watch.queue_events=256"])
@@ -184,7 +186,7 @@ def test_stalled_subscribers_stay_bounded_then_receive_everything(server_factory
         # Per subscriber: its queue, the coalesced write buffer (1 MiB) and the event being
         # framed; plus the memtable and caches of 10+ MB written. Unbounded: 200 MB.
         bound = 10 * (queue_bytes + 2 * MIB) + 48 * MIB
-        assert growth < bound, "RSS grew by %.1f MB (bound %.1f MB)" % (growth / MIB, bound / MIB)
+        assert growth < bound or sanitized(pid), "RSS grew by %.1f MB (bound %.1f MB)" % (growth / MIB, bound / MIB)
         for sub in subs:
             got = sub.messages(5000, timeout=60)
             assert all(e["type"] == "event" for e in got)
@@ -235,6 +237,8 @@ def test_lagged_end_only_when_needed_entries_were_trimmed(server_factory):
         w.apply("i", "TICK")
         assert reading.next()["subscription_id"] == rsid
         assert stalled.request("PING")["result"] == {"pong": True}
+        with AdminConnection(socket_path(srv)) as a:
+            assert a.request("ADMIN_STATUS")["result"]["subscriptions"] == {"instance": 0, "all": 1}
     finally:
         stalled.close()
         reading.close()
