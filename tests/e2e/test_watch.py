@@ -64,7 +64,7 @@ def test_empty_log_wal_offset_is_zero(srv):
         assert s.watch_all()["wal_offset"] == 0
 
 
-@pytest.mark.parametrize("how", ["omitted", "null", "empty"])
+@pytest.mark.parametrize("how", ["omitted", "null", "empty", "null_values"])
 def test_watch_all_params_omitted_or_null_mean_empty(srv, writer, how):
     m = uniq("t")
     setup_machines(writer, (m, TICK_DEF))
@@ -72,6 +72,9 @@ def test_watch_all_params_omitted_or_null_mean_empty(srv, writer, how):
     with Subscriber(srv) as s:
         if how == "omitted":
             rid = s.send_no_params("WATCH_ALL")
+        elif how == "null_values":  # an optional parameter set to null counts as absent
+            rid = s.send("WATCH_ALL", {k: None for k in ("machines", "from_states", "to_states", "events",
+                                                         "include_ctx", "from_offset")})
         else:
             rid = s.send("WATCH_ALL", None if how == "null" else {})
         r = rc.assert_ok(s.response(rid))
