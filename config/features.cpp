@@ -16,7 +16,7 @@ constexpr std::array<FeatureInfo, 5> kFeatures = {{
     {Feature::Tls, "TLS", false},
     {Feature::Metrics, "the metrics/health HTTP endpoint", false},
     {Feature::AccessLog, "the access log", false},
-    {Feature::Subscriptions, "subscriptions (WATCH_*)", false},
+    {Feature::Subscriptions, "subscriptions (WATCH_*)", true},
     {Feature::AdminSocket, "the admin socket", true},
 }};
 

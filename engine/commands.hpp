@@ -138,6 +138,12 @@ struct CommitNotice {
   std::vector<CommittedEvent> events;  // its applied events, in offset order
 };
 
+// Where an instance stands (WATCH_INSTANCE's result, operations.md §15).
+struct InstancePosition {
+  std::string state;
+  std::uint64_t last_wal_offset = 0;
+};
+
 // A result already serialized as a compact JSON object (large read results are built as
 // text, splicing stored JSON without re-parsing it).
 struct RawJson {

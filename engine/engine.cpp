@@ -146,6 +146,25 @@ Result Engine::wal_stats() const {
   return guarded_read([&] { return impl_->reads_.wal_stats(); });
 }
 
+std::variant<InstancePosition, protocol::Error> Engine::instance_position(const GetInstance& q) const {
+  try {
+    return impl_->reads_.instance_position(q);
+  } catch (const storage::StorageError& e) {
+    return storage_failure(e);
+  }
+}
+
+std::optional<protocol::Error> Engine::read_log(
+    std::uint64_t from, std::uint64_t through,
+    const std::function<bool(std::uint64_t offset, std::string_view entry)>& visit) const {
+  try {
+    impl_->reads_.read_log(from, through, visit);
+    return std::nullopt;
+  } catch (const storage::StorageError& e) {
+    return storage_failure(e);
+  }
+}
+
 void Engine::set_completion_executor(std::function<void(std::function<void()>)> run) {
   impl_->pipeline_.set_completion_executor(std::move(run));
 }

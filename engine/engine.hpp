@@ -29,6 +29,8 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string_view>
+#include <variant>
 
 namespace rstmdb::engine {
 
@@ -63,6 +65,19 @@ class Engine {
   Result list_instances(const ListInstances& query) const;
   Result wal_read(const WalRead& query) const;
   Result wal_stats() const;
+
+  // For the subscription hub (server/subscription_hub.hpp). The state and last_wal_offset of a
+  // live instance: one point read that never parses the ctx (may run on an I/O thread), or
+  // INSTANCE_NOT_FOUND / WAL_IO_ERROR.
+  std::variant<InstancePosition, protocol::Error> instance_position(const GetInstance& query) const;
+  // Visits the committed change-log entries with offsets in [from, through], in offset order,
+  // as (offset, entry JSON text), until `visit` returns false. One consistent snapshot; only
+  // entries at or below latest_offset() are visible, and a trimmed prefix is simply absent (the
+  // caller sees the first offset it gets). Counted as log reads in io_stats. A scan: never on an
+  // I/O thread. Returns WAL_IO_ERROR on a storage failure.
+  std::optional<protocol::Error> read_log(
+      std::uint64_t from, std::uint64_t through,
+      const std::function<bool(std::uint64_t offset, std::string_view entry)>& visit) const;
 
   // Where a group's callbacks run: `run(task)` must execute `task` soon on some thread
   // (the server passes its io_context, so one wake-up delivers a whole group's replies).

@@ -42,6 +42,30 @@ Result Reads::get_instance(const GetInstance& q) const {
   return RawJson{instance_result(q.instance_id, rec)};
 }
 
+std::variant<InstancePosition, Error> Reads::instance_position(const GetInstance& q) const {
+  auto bytes = store_.get(Cf::Instances, q.instance_id);
+  storage::InstanceRecord rec;
+  if (!bytes || !storage::decode_instance(*bytes, rec) || rec.deleted)
+    return instance_not_found(q.instance_id);
+  return InstancePosition{std::move(rec.state), rec.last_wal_offset};
+}
+
+void Reads::read_log(std::uint64_t from, std::uint64_t through,
+                     const std::function<bool(std::uint64_t, std::string_view)>& visit) const {
+  const std::uint64_t last = std::min(through, state_.latest_offset());
+  if (from > last) return;
+  std::uint64_t count = 0;
+  std::uint64_t bytes = 0;
+  store_.scan(Cf::Log, "", storage::offset_key(from), [&](std::string_view key, std::string_view entry) {
+    const std::uint64_t offset = storage::decode_offset_key(key);
+    if (offset > last) return false;
+    ++count;
+    bytes += entry.size();
+    return visit(offset, entry);
+  });
+  state_.count_reads(count, bytes);
+}
+
 Result Reads::get_machine(const GetMachine& q) const {
   MachinePtr m = state_.catalog().find(q.machine, q.version);
   if (!m) return machine_not_found(q.machine, q.version);

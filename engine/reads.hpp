@@ -26,6 +26,9 @@ class Reads {
   Result list_instances(const ListInstances& q) const;
   Result wal_read(const WalRead& q) const;
   Result wal_stats() const;
+  std::variant<InstancePosition, protocol::Error> instance_position(const GetInstance& q) const;
+  void read_log(std::uint64_t from, std::uint64_t through,
+                const std::function<bool(std::uint64_t, std::string_view)>& visit) const;
 
  private:
   // Room kept in a response for the envelope around a list page.

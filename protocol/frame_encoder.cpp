@@ -35,9 +35,22 @@ std::size_t framed_size(Framing framing, std::size_t payload_size) noexcept {
 }
 
 void append_frame(std::string& out, Framing framing, std::string_view payload) {
-  assert(payload.size() <= kMaxPayloadBytes);
-  const auto len = static_cast<std::uint32_t>(payload.size());
-  out.reserve(out.size() + framed_size(framing, payload.size()));
+  append_frame_parts(out, framing, {payload});
+}
+
+void append_frame_parts(std::string& out, Framing framing, std::initializer_list<std::string_view> parts) {
+  std::size_t size = 0;
+  for (auto part : parts)
+    size += part.size();
+  assert(size <= kMaxPayloadBytes);
+  const auto len = static_cast<std::uint32_t>(size);
+  auto crc = [&] {
+    std::uint32_t c = 0;
+    for (auto part : parts)
+      c = crc32c_extend(c, part.data(), part.size());
+    return c;
+  };
+  out.reserve(out.size() + framed_size(framing, size));
   switch (framing) {
     case Framing::Rcpx: {
       char h[kRcpxHeaderSize];
@@ -46,9 +59,8 @@ void append_frame(std::string& out, Framing framing, std::string_view payload) {
       put_u16(h + 6, kFlagCrcPresent);
       put_u16(h + 8, 0);  // header_len: clients reject nothing else, so never send an extension
       put_u32(h + 10, len);
-      put_u32(h + 14, crc32c(payload));
+      put_u32(h + 14, crc());
       out.append(h, sizeof h);
-      out.append(payload);
       break;
     }
     case Framing::Rcp1: {
@@ -56,16 +68,16 @@ void append_frame(std::string& out, Framing framing, std::string_view payload) {
       kRcp1Magic.copy(h, kMagicSize);
       put_u32(h + 4, kRcp1OutgoingFlags);
       put_u32(h + 8, len);
-      put_u32(h + 12, crc32c(payload));
+      put_u32(h + 12, crc());
       out.append(h, sizeof h);
-      out.append(payload);
       break;
     }
     case Framing::Jsonl:
-      out.append(payload);
-      out.push_back('\n');
       break;
   }
+  for (auto part : parts)
+    out.append(part);
+  if (framing == Framing::Jsonl) out.push_back('\n');
 }
 
 }  // namespace rstmdb::protocol

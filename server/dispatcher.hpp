@@ -29,6 +29,8 @@ class Engine;
 namespace rstmdb::server {
 
 class TokenVerifier;
+class EventQueue;
+class SubscriptionHub;
 
 struct OpFlags {
   bool needs_auth = true;  // refused with UNAUTHORIZED until AUTH when auth.required
@@ -85,6 +87,8 @@ struct SessionContext {
   bool authenticated = false;
   std::optional<std::string> principal;
   std::uint32_t auth_failures = 0;
+  // The connection's subscriptions (server/event_queue.hpp); null if it cannot subscribe.
+  EventQueue* events = nullptr;
 };
 
 // Server-wide things handlers need. Lifetime: the whole serve run.
@@ -92,6 +96,7 @@ struct Services {
   const config::Config* config = nullptr;
   const TokenVerifier* tokens = nullptr;
   engine::Engine* engine = nullptr;
+  SubscriptionHub* hub = nullptr;
   // Runs `work` on a thread that may block (scans, long reads); never an I/O thread.
   std::function<void(std::function<void()> work)> run_blocking;
 };

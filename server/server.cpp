@@ -4,6 +4,7 @@
 #include "server/data_ops.hpp"
 #include "server/logging.hpp"
 #include "server/session_ops.hpp"
+#include "server/watch_ops.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -104,6 +105,8 @@ Server::Server(config::Config config, engine::Engine& engine, storage::Store& st
                std::chrono::steady_clock::time_point process_started)
     : config_(std::move(config)),
       engine_(engine),
+      change_log_(engine),
+      hub_(change_log_),
       tokens_(config_.auth.token_hashes, config_.auth.token_labels),
       blocking_pool_(kBlockingThreads),
       started_at_(process_started),
@@ -128,6 +131,8 @@ Server::Server(config::Config config, engine::Engine& engine, storage::Store& st
   services_.config = &config_;
   services_.tokens = &tokens_;
   services_.engine = &engine;
+  services_.hub = &hub_;
+  engine.set_commit_hook(hub_.commit_hook());
   engine.set_completion_executor([this](std::function<void()> task) { asio::post(io_, std::move(task)); });
   engine.set_failure_handler([this](const storage::StorageError& e) {
     get_logger("storage")->error("storage failure: {}; writes stopped, draining connections, then exiting",
@@ -139,6 +144,7 @@ Server::Server(config::Config config, engine::Engine& engine, storage::Store& st
   };
   register_session_ops(dispatcher_, services_);
   register_data_ops(dispatcher_, services_);
+  register_watch_ops(dispatcher_, services_);
   // Leader/follower group commit (engine.hpp): the writes a connection starts in one batch are
   // led on its I/O thread when the batch ends. A leader holds its thread through the fsync, so
   // synced groups are led only when another I/O thread is left to serve everyone else.
@@ -148,6 +154,12 @@ Server::Server(config::Config config, engine::Engine& engine, storage::Store& st
     engine::Engine::LeadScope scope(engine);
     batch();
   });
+}
+
+std::optional<protocol::Error> Server::EngineChangeLog::read(
+    std::uint64_t from, std::uint64_t through,
+    const std::function<bool(std::uint64_t, std::string_view)>& visit) const {
+  return engine_.read_log(from, through, visit);
 }
 
 Server::~Server() {
@@ -163,6 +175,9 @@ SessionLimits Server::session_limits() const {
       .write_timeout = std::chrono::seconds(config_.network.write_timeout_secs),
       .auth_required = config_.auth.required,
       .max_auth_failures = config_.auth.max_failures_per_connection,
+      .watch = EventQueue::Limits{.max_subscriptions = config_.watch.max_subscriptions_per_connection,
+                                  .queue_events = config_.watch.queue_events,
+                                  .queue_bytes = static_cast<std::size_t>(config_.watch.queue_bytes)},
   };
 }
 
@@ -194,6 +209,12 @@ boost::json::object Server::admin_status() const {
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_)
           .count();
   o["connections"] = conns;
+  // The rstmdb_subscriptions_active gauge (runtime.md §4.2), by type.
+  const WatchCounters watch = hub_.metrics().snapshot();
+  boost::json::object subscriptions;
+  for (auto type : {SubscriptionType::Instance, SubscriptionType::All})
+    subscriptions[subscription_type_label(type)] = watch.active[static_cast<std::size_t>(type)];
+  o["subscriptions"] = std::move(subscriptions);
   o["latest_offset"] = engine_.latest_offset();
   o["pid"] = static_cast<std::int64_t>(::getpid());
   o["version"] = RSTMDB_VERSION;
@@ -292,6 +313,7 @@ int Server::run() {
   const auto local = acceptor_.local_endpoint(ec);
   log->info("Server listening on {} (plain)", endpoint_text(local));
 
+  hub_.start();
   asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
   asio::co_spawn(io_, signal_loop(), asio::detached);
   asio::co_spawn(io_, warning_flush_loop(), asio::detached);
@@ -320,6 +342,7 @@ int Server::run() {
   // Every write already handed to the engine completes and is synced; its completion (posted
   // to io_) then runs against the closed sessions, so nothing is left queued.
   engine_.shutdown();
+  hub_.stop();
   io_.restart();
   io_.poll();
 
@@ -384,8 +407,8 @@ void Server::accept_connection(tcp::socket socket) {
     socket.set_option(tcp::no_delay(true), opt_ec);
     socket.set_option(asio::socket_base::keep_alive(true), opt_ec);
     const std::uint64_t id = next_session_id_++;
-    session =
-        std::make_shared<Session>(std::move(socket), id, session_limits(), dispatcher_, *this, warnings_);
+    session = std::make_shared<Session>(std::move(socket), id, session_limits(), dispatcher_, *this,
+                                        warnings_, &hub_);
     sessions_.emplace(id, session);
   }
   session->start();

@@ -19,6 +19,7 @@
 #include "server/reload.hpp"
 #include "server/sd_notify.hpp"
 #include "server/session.hpp"
+#include "server/subscription_hub.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -82,6 +83,10 @@ class Server final : public ConnectionRegistry {
   // The ADMIN_STATUS result (admin_ops.hpp). Thread-safe.
   boost::json::object admin_status() const;
 
+  // Subscriptions by type: active (gauge), events forwarded and lagged ends (counters), for the
+  // metrics endpoint (runtime.md §4.2). Thread-safe.
+  WatchCounters watch_counters() const noexcept { return hub_.metrics().snapshot(); }
+
  private:
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> signal_loop();
@@ -97,8 +102,24 @@ class Server final : public ConnectionRegistry {
   std::string service_status() const;            // "ready; 42 conns; offset 123456"
   std::string_view state_name() const noexcept;  // starting | ready | draining | failed
 
+  // The hub's catch-up reads go to the engine's change log.
+  class EngineChangeLog final : public ChangeLog {
+   public:
+    explicit EngineChangeLog(engine::Engine& engine) : engine_(engine) {}
+    std::optional<protocol::Error> read(
+        std::uint64_t from, std::uint64_t through,
+        const std::function<bool(std::uint64_t, std::string_view)>& visit) const override;
+
+   private:
+    engine::Engine& engine_;
+  };
+
   config::Config config_;
   engine::Engine& engine_;
+  EngineChangeLog change_log_;
+  // Thread `rstmdb-watch`; its commit hook is set on the engine here, and it stops after the
+  // engine (no commit is announced to a stopped hub).
+  mutable SubscriptionHub hub_;
   TokenVerifier tokens_;
   Services services_;
   Dispatcher dispatcher_;

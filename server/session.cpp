@@ -94,13 +94,14 @@ std::string encode_payload(const std::string& request_id, Reply& reply) {
 }  // namespace
 
 Session::Session(Socket socket, std::uint64_t id, SessionLimits limits, const Dispatcher& dispatcher,
-                 ConnectionRegistry& registry, ClientWarnings& warnings)
+                 ConnectionRegistry& registry, ClientWarnings& warnings, SubscriptionHub* hub)
     : socket_(std::move(socket)),
       limits_(limits),
       dispatcher_(dispatcher),
       registry_(registry),
       warnings_(warnings),
       decoder_(limits.max_frame_bytes),
+      hub_(hub),
       last_message_(Clock::now()),
       last_write_progress_(last_message_),
       writer_wakeup_(socket_.get_executor(), Clock::time_point::max()),
@@ -118,6 +119,10 @@ void Session::start() {
   // Synchronous writes from write_now() must never block the I/O thread.
   boost::system::error_code nb_ec;
   socket_.non_blocking(true, nb_ec);
+  if (hub_ != nullptr) {
+    events_.attach(*hub_, context_.connection_id, std::weak_ptr<EventSink>(self), limits_.watch);
+    context_.events = &events_;
+  }
   get_logger("server")->debug("connection {} opened peer={}", context_.connection_id, context_.peer);
   asio::co_spawn(
       socket_.get_executor(), [self] { return self->read_loop(); }, log_spawn_failure);
@@ -142,6 +147,28 @@ void Session::drain() {
 
 void Session::force_close() {
   asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->close("shutdown"); });
+}
+
+void Session::deliver_events(EventBatch batch) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), batch = std::move(batch)]() mutable {
+    self->on_events(std::move(batch));
+  });
+}
+
+void Session::close_for_subscriptions(std::string_view reason) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), reason = std::string(reason)] {
+    get_logger("server")->warn("connection {} peer={} closed: {}", self->context_.connection_id,
+                               self->context_.peer, reason);
+    self->close("watch_failed");
+  });
+}
+
+void Session::on_events(EventBatch batch) {
+  // After every slot that exists now: the request that caused an event, and the WATCH that
+  // created its subscription, are answered first (protocol.md §7 rules 4 and 6).
+  events_.accept(std::move(batch), front_slot_id_ + slots_.size());
+  if (closed_ || events_.empty() || (input_done_ && slots_.empty() && !draining_)) return;
+  if (!write_now()) wake_writer();
 }
 
 void Session::deliver(std::uint64_t slot, Reply reply) {
@@ -231,6 +258,7 @@ void Session::on_message(const protocol::DecodedMessage& message) {
     context_.event_framing = context_.kind == protocol::ConnectionKind::Jsonl    ? protocol::Framing::Jsonl
                              : context_.kind == protocol::ConnectionKind::Legacy ? protocol::Framing::Rcp1
                                                                                  : protocol::Framing::Rcpx;
+    event_framing_ = context_.event_framing;
   }
   const std::uint64_t slot_id = front_slot_id_ + slots_.size();
   Slot& slot = new_slot(message.framing, message.payload.size());
@@ -368,6 +396,7 @@ void Session::complete(std::uint64_t slot_id, Reply reply) {
   protocol::append_frame(slot->bytes, slot->framing, payload);
   payload = std::string();
   slot->close_after = reply.close_connection;
+  if (slot->op_name == "HELLO" && !failed) slot->event_framing_after = context_.event_framing;
   unsent_bytes_ += slot->bytes.size();
 
   auto log = get_logger("request");
@@ -392,18 +421,7 @@ void Session::complete(std::uint64_t slot_id, Reply reply) {
 bool Session::write_now() {
   // Only while the writer coroutine is parked with nothing of its own: one writer at a time.
   if (!writer_idle_ || write_pending_ || closed_ || !write_buffer_.empty()) return false;
-  while (!slots_.empty() && slots_.front().ready && !slots_.front().close_after &&
-         write_buffer_.size() < kMaxCoalescedWriteBytes) {
-    Slot& front = slots_.front();
-    if (write_buffer_.empty()) {
-      write_buffer_.swap(front.bytes);
-    } else {
-      write_buffer_.append(front.bytes);
-    }
-    slots_.pop_front();
-    ++front_slot_id_;
-    if (next_to_start_ > 0) --next_to_start_;
-  }
+  take_output(true);
   if (write_buffer_.empty()) return false;  // a closing reply: the coroutine handles it
   // The socket is non-blocking: this sends what the kernel takes now, on this thread, with no
   // wake-up of the writer coroutine (which another I/O thread might have run).
@@ -422,27 +440,51 @@ bool Session::write_now() {
     if (!reading_paused()) wake_reader();
   }
   // A rest the kernel did not take, more replies, or an end to handle: the coroutine's work.
-  return write_buffer_.empty() && !(slots_.empty() ? input_done_ : slots_.front().ready);
+  return write_buffer_.empty() && !output_ready() && !(slots_.empty() && input_done_);
+}
+
+bool Session::output_ready() const noexcept {
+  return events_.ready(front_slot_id_) || (!slots_.empty() && slots_.front().ready);
+}
+
+bool Session::take_output(bool leave_closing) {
+  while (write_buffer_.size() < kMaxCoalescedWriteBytes) {
+    if (events_.ready(front_slot_id_)) {
+      unsent_bytes_ += events_.pop_into(write_buffer_, event_framing_);
+      continue;
+    }
+    if (slots_.empty() || !slots_.front().ready) break;
+    Slot& front = slots_.front();
+    if (front.close_after && leave_closing) break;
+    if (write_buffer_.empty()) {
+      write_buffer_.swap(front.bytes);
+    } else {
+      write_buffer_.append(front.bytes);
+    }
+    if (front.event_framing_after) event_framing_ = *front.event_framing_after;
+    const bool close_after = front.close_after;
+    slots_.pop_front();
+    ++front_slot_id_;
+    if (next_to_start_ > 0) --next_to_start_;
+    if (close_after) return true;
+  }
+  return false;
 }
 
 asio::awaitable<void> Session::write_loop() {
   for (;;) {
     if (closed_) break;
-    // write_now() may have left a rest the socket did not take: it goes first.
-    bool close_after = false;
-    while (!slots_.empty() && slots_.front().ready && write_buffer_.size() < kMaxCoalescedWriteBytes) {
-      Slot& front = slots_.front();
-      if (write_buffer_.empty()) {
-        write_buffer_.swap(front.bytes);
-      } else {
-        write_buffer_.append(front.bytes);
-      }
-      close_after = front.close_after;
-      slots_.pop_front();
-      ++front_slot_id_;
-      if (next_to_start_ > 0) --next_to_start_;
-      if (close_after) break;
+    // Every response is out and no more will come.
+    const bool finishing = input_done_ && slots_.empty();
+    if (finishing && draining_ && !subscriptions_ended_) {
+      // Server shutdown: every subscription gets `end` after the responses (protocol.md §9.3).
+      subscriptions_ended_ = true;
+      events_.end_all("shutdown", front_slot_id_);
     }
+    // write_now() may have left a rest the socket did not take: it goes first. After the last
+    // response only a shutdown drain writes events (those before its `end`s); other closes
+    // drop them rather than let a stream of events hold the connection open.
+    const bool close_after = finishing && !draining_ ? false : take_output(false);
     if (!write_buffer_.empty()) {
       if (!co_await write_all()) break;
       write_buffer_.clear();
@@ -452,7 +494,7 @@ asio::awaitable<void> Session::write_loop() {
       }
       continue;
     }
-    if (input_done_ && slots_.empty()) {
+    if (finishing) {
       if (peer_eof_) {
         close("client");  // the peer closed first; nothing is left unread
       } else {
@@ -562,7 +604,8 @@ asio::awaitable<void> Session::watchdog_loop() {
     }
     // Busy means a request is running. Replies or requests that only wait for the peer to read
     // do not keep a connection alive; write progress does.
-    const bool busy = unfinished_reads_ + unfinished_writes_ > 0;
+    // A connection with a subscription is never idle (protocol.md §9.2): watchers send nothing.
+    const bool busy = unfinished_reads_ + unfinished_writes_ > 0 || events_.subscription_count() > 0;
     const auto last_activity = std::max(last_message_, last_write_progress_);
     if (idle.count() > 0 && !busy && now - last_activity >= idle) {
       get_logger("server")->debug("connection {} peer={} idle for {}s; closing", context_.connection_id,
@@ -604,6 +647,7 @@ void Session::close(std::string_view reason) {
   slots_.clear();
   slots_.shrink_to_fit();
   unsent_bytes_ = reserved_bytes_ = queued_bytes_ = 0;
+  events_.close();  // the subscriptions end with the connection (protocol.md §9.1)
   get_logger("server")->debug("connection {} closed peer={} reason={}", context_.connection_id, context_.peer,
                               reason);
   leave_registry(reason);

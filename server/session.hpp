@@ -30,6 +30,18 @@
 //     memory released; the idle timeout counts a connection that is merely stuck (replies or
 //     requests waiting, nothing running) as idle.
 //
+// Events (server/event_queue.hpp): the subscription hub posts events and `end` messages to the
+// strand (deliver_events); each is placed after the response slots that exist when it arrives,
+// and the single writer takes slots and events in that merged order, framing events in the
+// connection's output mode as of the responses written before them (a HELLO's mode applies from
+// its response on: protocol.md §3.5). Queued events are bounded by watch.queue_events /
+// watch.queue_bytes (the hub reserves room before it hands one over; a subscription whose next
+// event does not fit catches up from the log), not by the reply budget; events being written
+// count as unsent bytes like replies, so a watcher that stops reading pauses its own reading and
+// is closed after write_timeout like any stuck peer. A connection with a subscription is exempt
+// from the idle timeout. On a shutdown drain each subscription gets `end` (reason shutdown)
+// after the responses due; on every close the connection's subscriptions are removed.
+//
 // Closing: after BYE, the AUTH failure limit, a protocol error or a shutdown drain, every reply
 // due is written, then the socket is half-closed (shutdown(SHUT_WR)) and the peer's remaining
 // input read and discarded until the peer closes or has acknowledged everything sent, for at
@@ -39,6 +51,7 @@
 
 #include "protocol/frame_decoder.hpp"
 #include "server/dispatcher.hpp"
+#include "server/event_queue.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -50,6 +63,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace rstmdb::server {
@@ -66,15 +80,17 @@ struct SessionLimits {
   std::chrono::seconds write_timeout;  // 0 = off
   bool auth_required;
   std::uint32_t max_auth_failures;  // 0 = unlimited
+  EventQueue::Limits watch;         // watch.*
 };
 
-class Session final : public ReplySink, public std::enable_shared_from_this<Session> {
+class Session final : public ReplySink, public EventSink, public std::enable_shared_from_this<Session> {
  public:
   using Socket = boost::asio::ip::tcp::socket;
 
-  // `warnings` are the server's rate-limited client warnings; they outlive every session.
+  // `warnings` are the server's rate-limited client warnings and `hub` the subscription hub
+  // (null: the connection cannot subscribe); both outlive every session.
   Session(Socket socket, std::uint64_t id, SessionLimits limits, const Dispatcher& dispatcher,
-          ConnectionRegistry& registry, ClientWarnings& warnings);
+          ConnectionRegistry& registry, ClientWarnings& warnings, SubscriptionHub* hub = nullptr);
   ~Session() override;
 
   // Spawns the reader, writer and watchdog coroutines. Call once.
@@ -86,6 +102,9 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
   void force_close();
 
   void deliver(std::uint64_t slot, Reply reply) override;
+  // EventSink: thread-safe, posted to the strand.
+  void deliver_events(EventBatch batch) override;
+  void close_for_subscriptions(std::string_view reason) override;
 
   std::uint64_t id() const noexcept { return context_.connection_id; }
 
@@ -106,7 +125,9 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
     std::size_t bytes_in = 0;
     std::size_t reserved = 0;  // reply bytes reserved while started and unanswered
     std::chrono::steady_clock::time_point received;
-    std::string bytes;                        // the framed response, once ready
+    std::string bytes;  // the framed response, once ready
+    // A successful HELLO: the output mode of the events written after this response.
+    std::optional<protocol::Framing> event_framing_after;
     std::unique_ptr<PendingRequest> pending;  // set until the request is started
   };
 
@@ -130,6 +151,14 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
   // Writes ready replies on this thread if the writer is idle; true when nothing is left for
   // the writer coroutine to do (no wake-up needed).
   bool write_now();
+  // Moves what may be written next, in order, into write_buffer_: events due before the front
+  // slot, the front slot if it is ready, and so on, up to the coalescing limit. A slot that closes
+  // the connection is taken last (or, with `leave_closing`, left for the writer coroutine).
+  // Returns true when such a slot was taken.
+  bool take_output(bool leave_closing);
+  // Something is ready to be written (the front slot, or an event due before it).
+  bool output_ready() const noexcept;
+  void on_events(EventBatch batch);
   void wake_reader();
   Slot* find_slot(std::uint64_t slot_id);
   // Tells the registry the connection is gone (frees its slot); once, from close() or from
@@ -143,6 +172,10 @@ class Session final : public ReplySink, public std::enable_shared_from_this<Sess
   ClientWarnings& warnings_;
   SessionContext context_;
   protocol::FrameDecoder decoder_;
+  SubscriptionHub* hub_;
+  EventQueue events_;
+  protocol::Framing event_framing_ = protocol::Framing::Rcpx;  // of the next event written
+  bool subscriptions_ended_ = false;                           // `end` queued for the shutdown drain
 
   std::deque<Slot> slots_;           // unanswered or unwritten requests, in arrival order
   std::uint64_t front_slot_id_ = 0;  // id of slots_.front()

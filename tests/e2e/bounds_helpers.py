@@ -134,3 +134,10 @@ def wait_for_line(srv, fragment, timeout):
                 return line
         time.sleep(0.05)
     raise AssertionError("no log line with %r within %.0f s\n%s" % (fragment, timeout, srv.output()))
+
+
+def sanitized(pid):
+    """True when the process runs with ASan (its RSS bounds do not hold: shadow memory and the
+    quarantine of freed blocks)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return any("libasan" in line for line in f)

@@ -5,12 +5,12 @@
   by conftest.py's fixtures.
 * CertAuthority: a throw-away CA and certificates made with the openssl command.
 * RcpPeer: a small RCP *test peer* (TCP or TLS, RCPX frames) for the parts of the CLI the
-  real server cannot exercise yet (TLS, watch streams) or that need a misbehaving peer
+  real server cannot exercise yet (TLS; scripted watch streams such as `end`) or that need a misbehaving peer
   (silence, a plaintext/TLS mismatch). It answers HELLO/AUTH/PING and whatever a test
   scripts; it records what the CLI sent, the SNI name and the client certificate. It is not
   a model of rstmdbd: every test that uses it checks the CLI's side of the protocol only, and
-  each such behaviour also has a test against the real server (marked xfail with the reason
-  while the server lacks the feature).
+  each such behaviour also has a test against the real server (TLS ones marked xfail with the
+  reason while the server lacks TLS).
 """
 
 import errno
@@ -406,16 +406,6 @@ def read_stderr_until(proc, needle, timeout=10.0):
             proc.wait(timeout=10)
             return buf.decode("utf-8", "replace")
         buf += chunk
-
-
-WATCH_NOT_IMPLEMENTED = ("rstmdbd does not implement %s yet (it answers BAD_REQUEST "
-                         "'not implemented: %s'); waiting for server support")
-
-
-def xfail_if_not_implemented(text, op):
-    """xfail (with the exact reason) when the server answered `op` with 'not implemented'."""
-    if "not implemented: %s" % op in text:
-        pytest.xfail(WATCH_NOT_IMPLEMENTED % (op, op))
 
 
 # --------------------------------------------------------------------------------------

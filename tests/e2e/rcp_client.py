@@ -38,9 +38,9 @@ SERVER_RCP1_FLAGS_WORD = b"\x00\x01\x00\x00"
 
 FRAMINGS = ("rcpx", "rcp1", "jsonl")
 
-# What INFO/HELLO advertise: "watch" (protocol.md §10) returns once WATCH_* are built
-# (config/features.hpp); until then the server must not promise it.
-SERVER_FEATURES = ["idempotency", "batch", "wal_read", "jsonl"]
+# What INFO/HELLO advertise (protocol.md §10, §14): all five, "watch" since WATCH_* are built
+# (config/features.hpp).
+SERVER_FEATURES = ["idempotency", "batch", "watch", "wal_read", "jsonl"]
 
 KNOWN_OPS = [
     "HELLO", "AUTH", "PING", "BYE", "INFO", "PUT_MACHINE", "GET_MACHINE", "LIST_MACHINES",

@@ -46,10 +46,11 @@ def test_status_command_prints_the_servers_status(server_factory):
             "states": ["a"], "initial": "a", "transitions": []}}))
         p = tool_ok(["status", "--data-dir", srv.data_dir])
         status = json.loads(p.stdout)
-        assert list(status) == ["state", "uptime_s", "connections", "latest_offset", "pid", "version", "data_dir",
+        assert list(status) == ["state", "uptime_s", "connections", "subscriptions", "latest_offset", "pid", "version", "data_dir",
                                 "last_reload", "last_backup", "checkpoints_open"]
         assert status["state"] == "ready"
         assert status["connections"] == 1  # this RCP connection
+        assert status["subscriptions"] == {"instance": 0, "all": 0}
         assert status["latest_offset"] == 1
         assert status["pid"] == srv.proc.pid
         assert status["version"] == "0.1.0"

@@ -3,9 +3,7 @@ Ctrl+C (SIGINT) or SIGTERM sends UNWATCH and exits 0, `end` exits 1.
 
 Part 1 drives the CLI against the RCP test peer (cli_helpers.RcpPeer), which scripts the
 server side of a subscription; it checks what the CLI sends and prints. Part 2 runs the same
-flows against the real rstmdbd; while the server answers WATCH_*/UNWATCH with
-"not implemented", those tests are xfail with that reason and start passing (or failing)
-as soon as the server implements subscriptions."""
+flows against the real rstmdbd."""
 
 import json
 import signal
@@ -15,7 +13,7 @@ import time
 import pytest
 
 from cli_helpers import (Cli, ORDER_DEF, TOKEN, TOKEN_HASH, RcpPeer, auth_args, read_line,
-                         read_stderr_until, start_cli, stop_cli, xfail_if_not_implemented)
+                         read_stderr_until, start_cli, stop_cli)
 
 SUB = "sub-6f1c2b9e-8d0a-4c1e-9a57-0e2b7d4f3a10"
 
@@ -251,7 +249,6 @@ def start_watch(cli, *args):
     proc = start_cli(cli.base() + list(args), cli.home)
     banner = read_stderr_until(proc, "Press Ctrl+C to stop...")
     if proc.poll() is not None:
-        xfail_if_not_implemented(banner, "WATCH_INSTANCE" if args[0] == "watch-instance" else "WATCH_ALL")
         pytest.fail("watch ended at once (exit %r): %s" % (proc.returncode, banner))
     return proc, banner
 
@@ -294,7 +291,6 @@ def test_server_watch_all_filters_no_ctx_and_replay(cli):
 
 def test_server_unwatch_unknown_subscription(cli):
     r = cli("unwatch", "sub-nope")
-    xfail_if_not_implemented(r.err, "UNWATCH")
     assert (r.rc, r.out) == (0, "Warning: subscription sub-nope not found\n"), r
     assert cli.json("unwatch", "sub-nope") == {"subscription_id": "sub-nope", "removed": False}
 

@@ -108,11 +108,10 @@ def test_hello_is_optional_and_repeatable(server):
     ([], []),
     (["idempotency", "batch"], ["idempotency", "batch"]),
     (["jsonl", "wal_read", "watch", "batch", "idempotency"],
-     ["idempotency", "batch", "wal_read", "jsonl"]),
+     ["idempotency", "batch", "watch", "wal_read", "jsonl"]),
     (["jsonl", "bogus", "batch", "Batch", "compression"], ["batch", "jsonl"]),
-    # "watch" is not offered until WATCH_* are built (config/features.hpp)
-    (["batch", "batch", "watch", "batch"], ["batch"]),
-    (["watch"], []),
+    (["batch", "batch", "watch", "batch"], ["batch", "watch"]),
+    (["watch"], ["watch"]),
     (["unknown"], []),
 ])
 def test_hello_features_intersection_in_server_order(server, features, expected):

@@ -1,7 +1,7 @@
 """Honest configuration: a configured feature that is not built refuses to start, and INFO/HELLO
 advertise only what works (STANDARDS; runtime.md §1.2; config/features.hpp).
 
-Until TLS, the metrics endpoint, the access log and WATCH_* are built, turning one of them on is a
+Until TLS, the metrics endpoint and the access log are built, turning one of them on is a
 config error (exit 78, one line naming key and source), for `serve` and `check-config` alike; keys
 that only tune them warn that they have no effect yet. When a feature lands, its flag in
 config/features.cpp flips and the matching case here moves to that feature's own tests.
@@ -65,20 +65,23 @@ def test_tuning_keys_of_unbuilt_features_warn_but_start(server_factory):
         c.ping()
     out = srv.stdout_text()
     warned = [line for line in out.splitlines() if "has no effect yet" in line]
-    assert len(warned) == 3, out
-    assert any("network.handshake_timeout_secs (flag --set)" in w and "built without TLS" in w
-               for w in warned), warned
-    assert any("watch.queue_events (env RSTMDB_WATCH_QUEUE_EVENTS)" in w for w in warned), warned
-    assert all(" WARN " in w or '"level":"warn"' in w for w in warned), warned
+    # Subscriptions are built: their watch.* keys take effect without a word.
+    assert len(warned) == 1, out
+    assert ("network.handshake_timeout_secs (flag --set)" in warned[0]
+            and "built without TLS" in warned[0]), warned
+    assert " WARN " in warned[0] or '"level":"warn"' in warned[0], warned
+    assert "watch." not in out, out
 
 
 def test_check_config_reports_the_same_warnings(tmp_path):
     r = run_rstmdbd(["check-config", "--data-dir", str(tmp_path / "d"),
+                     "--set", "network.handshake_timeout_secs=3",
                      "--set", "watch.queue_bytes=1048576"])
     assert r.returncode == 0, r.stderr.decode()
     err = r.stderr.decode()
-    assert ("rstmdbd: config warning: watch.queue_bytes (flag --set): has no effect yet: this "
-            "rstmdbd is built without subscriptions (WATCH_*)") in err, err
+    assert ("rstmdbd: config warning: network.handshake_timeout_secs (flag --set): has no effect "
+            "yet: this rstmdbd is built without TLS") in err, err
+    assert "watch.queue_bytes" not in err, err
 
 
 def test_defaults_spelled_out_are_not_refused(tmp_path):
@@ -95,12 +98,13 @@ def test_defaults_spelled_out_are_not_refused(tmp_path):
     assert r.stderr.decode() == "", r.stderr.decode()
 
 
-def test_info_and_hello_do_not_advertise_watch(server):
+def test_info_and_hello_advertise_watch_now_that_it_works(server):
     with server.connect() as c:
         info = rc.assert_ok(c.request("INFO"))
-        assert info["features"] == ["idempotency", "batch", "wal_read", "jsonl"], info
+        assert info["features"] == ["idempotency", "batch", "watch", "wal_read", "jsonl"], info
         hello = rc.assert_ok(c.request("HELLO", {"protocol_version": 1,
                                                  "features": ["watch", "batch", "wal_read"]}))
-        assert hello["features"] == ["batch", "wal_read"], hello
-        # ... because WATCH_* do not work yet
-        rc.assert_error(c.request("WATCH_ALL", {}), "BAD_REQUEST", "not implemented: WATCH_ALL")
+        assert hello["features"] == ["batch", "watch", "wal_read"], hello
+        # ... because WATCH_* work (test_watch.py covers them)
+        r = rc.assert_ok(c.request("WATCH_ALL", {}))
+        assert r["subscription_id"].startswith("sub-"), r

@@ -70,18 +70,14 @@ TEST_CASE("turning a feature off explicitly, or leaving it at its default, is fi
 }
 
 TEST_CASE("tuning keys of an unbuilt feature warn that they have no effect yet", "[config][features]") {
-  const LoadResult r =
-      load_this_build("network: {handshake_timeout_secs: 3}\nwatch: {queue_bytes: 1048576}\n",
-                      {{"RSTMDB_WATCH_QUEUE_EVENTS", "100"}});
+  const LoadResult r = load_this_build("network: {handshake_timeout_secs: 3}\n");
   INFO(joined(r.errors) << joined(r.warnings));
   CHECK(r.ok());
-  CHECK(r.warnings.size() == 3);
+  CHECK(r.warnings.size() == 1);
   CHECK(any_line_has(
       r.warnings,
       {"rstmdbd: config warning: network.handshake_timeout_secs "
        "(file:/etc/rstmdb/config.yaml:1:35): has no effect yet: this rstmdbd is built without TLS"}));
-  CHECK(any_line_has(r.warnings, {"watch.queue_bytes (file:", "built without subscriptions (WATCH_*)"}));
-  CHECK(any_line_has(r.warnings, {"watch.queue_events (env RSTMDB_WATCH_QUEUE_EVENTS): has no effect yet"}));
 }
 
 TEST_CASE("the admin socket is built: its path is an ordinary key", "[config][features]") {
@@ -96,9 +92,21 @@ TEST_CASE("the admin socket is built: its path is an ordinary key", "[config][fe
 TEST_CASE("check-config --strict keeps 'no effect yet' a warning", "[config][features]") {
   LoadOptions options;
   options.strict = true;
-  const LoadResult r = load_config_from_string("watch: {queue_events: 7}\n", options, "c.yaml");
+  const LoadResult r = load_config_from_string("network: {handshake_timeout_secs: 3}\n", options, "c.yaml");
   CHECK(r.ok());
   CHECK(r.warnings.size() == 1);
+}
+
+TEST_CASE("subscriptions are built: watch.* keys take effect without a warning", "[config][features]") {
+  REQUIRE(FeatureSet::this_build().has(Feature::Subscriptions));
+  const LoadResult r = load_this_build("watch: {max_subscriptions_per_connection: 8, queue_bytes: 1048576}\n",
+                                       {{"RSTMDB_WATCH_QUEUE_EVENTS", "100"}});
+  INFO(joined(r.errors) << joined(r.warnings));
+  CHECK(r.ok());
+  CHECK(r.warnings.empty());
+  CHECK(r.config.watch.max_subscriptions_per_connection == 8);
+  CHECK(r.config.watch.queue_events == 100);
+  CHECK(r.config.watch.queue_bytes == 1048576);
 }
 
 TEST_CASE("with the feature built, its keys are ordinary keys", "[config][features]") {

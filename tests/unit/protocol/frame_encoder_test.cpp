@@ -86,3 +86,20 @@ TEST_CASE("empty and large payloads carry exact length and CRC", "[frame_encoder
   append_frame(out, Framing::Rcp1, big);
   CHECK(out == rcp1_frame(big, 0x00010000));
 }
+
+TEST_CASE("append_frame_parts frames the concatenation of its parts", "[frame_encoder]") {
+  const std::string payload(kPongResponse);
+  for (Framing f : {Framing::Rcpx, Framing::Rcp1, Framing::Jsonl}) {
+    std::string whole;
+    append_frame(whole, f, payload);
+    for (std::size_t cut = 0; cut <= payload.size(); cut += 7) {
+      const std::string_view p(payload);
+      std::string parts = "x";
+      append_frame_parts(parts, f, {p.substr(0, cut), "", p.substr(cut)});
+      CHECK(parts == "x" + whole);
+    }
+    std::string three;
+    append_frame_parts(three, f, {payload.substr(0, 3), payload.substr(3, 10), payload.substr(13)});
+    CHECK(three == whole);
+  }
+}
