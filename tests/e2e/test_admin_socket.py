@@ -279,7 +279,10 @@ except OSError as e:
     print("connect:%d" % e.errno)
     sys.exit(0)
 s.settimeout(10)
-s.sendall(b'{"id":"1","op":"ADMIN_CHECKPOINT_CREATE"}\n')
+try:  # the server may already have closed the refused connection
+    s.sendall(b'{"id":"1","op":"ADMIN_CHECKPOINT_CREATE"}\n')
+except (BrokenPipeError, ConnectionResetError):
+    pass
 data = b""
 try:
     while True:
