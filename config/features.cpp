@@ -13,7 +13,7 @@ struct FeatureInfo {
 };
 
 constexpr std::array<FeatureInfo, 5> kFeatures = {{
-    {Feature::Tls, "TLS", false},
+    {Feature::Tls, "TLS", true},
     {Feature::Metrics, "the metrics/health HTTP endpoint", false},
     {Feature::AccessLog, "the access log", false},
     {Feature::Subscriptions, "subscriptions (WATCH_*)", true},

@@ -30,6 +30,8 @@ class StoreReader final : public CommittedReader {
   void absorb(View& group) override;
 
   InstanceCache& cache() noexcept { return cache_; }
+  // storage.idempotency_ttl_secs after a reload; called in a sequenced job.
+  void set_idempotency_ttl_secs(std::uint64_t secs) noexcept { ttl_secs_ = secs; }
 
  private:
   const storage::Store& store_;

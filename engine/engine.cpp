@@ -74,6 +74,20 @@ void Engine::shutdown() {
   impl_->shutdown();
 }
 
+bool Engine::set_reloadable(const ReloadableOptions& options) {
+  // The sequenced part: the ops read these (through OpsContext) only inside sequenced jobs.
+  auto result = impl_->pipeline_.run_and_wait([this, options](View&) -> Result {
+    impl_->options_.max_machine_versions = options.max_machine_versions;
+    impl_->options_.allow_instance_recreate = options.allow_instance_recreate;
+    impl_->options_.idempotency_ttl_secs = options.idempotency_ttl_secs;
+    impl_->reader_.set_idempotency_ttl_secs(options.idempotency_ttl_secs);
+    return boost::json::object{};
+  });
+  if (std::holds_alternative<protocol::Error>(result)) return false;
+  impl_->maintenance_.set_settings(options.compaction, options.idempotency_ttl_secs);
+  return true;
+}
+
 void Engine::put_machine(PutMachine command, ResultCallback done) {
   impl_->submit([this, c = std::move(command)](View& v) { return engine::put_machine(v, impl_->ops_, c); },
                 std::move(done));

@@ -133,6 +133,14 @@ class Engine {
   std::uint64_t machine_count() const;
   IoStats io_stats() const;
 
+  // A configuration reload (runtime.md §5.4): storage.max_machine_versions,
+  // storage.allow_instance_recreate and storage.idempotency_ttl_secs change in sequence with the
+  // writes (a write queued before this call sees the old values, one queued after the new),
+  // compaction.* and the TTL purge from the maintenance thread's next pass. Blocks until the
+  // sequenced part has run: call it from a thread that may block, never an I/O thread. False
+  // if the write pipeline has stopped (shutdown, storage failure); nothing changed then.
+  bool set_reloadable(const ReloadableOptions& options);
+
   // Stops the threads after finishing queued work; idempotent. The destructor calls it.
   void shutdown();
 

@@ -19,7 +19,20 @@ using storage::Cf;
 
 Maintenance::Maintenance(storage::Store& store, CommittedState& state, WritePipeline& pipeline,
                          const EngineOptions& options)
-    : store_(store), state_(state), pipeline_(pipeline), options_(options) {}
+    : store_(store),
+      state_(state),
+      pipeline_(pipeline),
+      settings_{options.compaction, options.idempotency_ttl_secs} {}
+
+void Maintenance::set_settings(config::CompactionConfig compaction, std::uint64_t idempotency_ttl_secs) {
+  std::lock_guard lock(settings_mutex_);
+  settings_ = Settings{compaction, idempotency_ttl_secs};
+}
+
+Maintenance::Settings Maintenance::settings() const {
+  std::lock_guard lock(settings_mutex_);
+  return settings_;
+}
 
 Maintenance::~Maintenance() {
   shutdown();
@@ -58,7 +71,7 @@ std::uint64_t Maintenance::retention_point() const {
   const std::uint64_t latest = state_.latest_offset();
   const std::uint64_t oldest = state_.oldest_offset();
   if (latest == 0) return oldest;
-  const auto& c = options_.compaction;
+  const auto c = settings().compaction;
   // Lowest offset the count rule keeps: offsets <= latest - retain_entries may go.
   std::uint64_t point = latest;
   if (c.retain_entries > 0) point = latest > c.retain_entries ? latest - c.retain_entries + 1 : 1;
@@ -79,7 +92,7 @@ std::uint64_t Maintenance::retention_point() const {
 }
 
 std::uint64_t Maintenance::purge_expired_idempotency() {
-  const auto ttl = options_.idempotency_ttl_secs;
+  const auto ttl = settings().idempotency_ttl_secs;
   if (ttl == 0) return 0;
   auto expired = [ttl](std::int64_t created_at, std::int64_t now) {
     return now - created_at >= static_cast<std::int64_t>(ttl) * 1000;
@@ -222,7 +235,7 @@ void Maintenance::loop() {
       continue;
     }
     const auto now = std::chrono::steady_clock::now();
-    const auto& c = options_.compaction;
+    const auto c = settings().compaction;  // a reload may change it between passes
     try {
       if (c.enabled && now - last_compaction >= std::chrono::seconds(c.min_interval_secs)) {
         const bool by_events =

@@ -42,12 +42,21 @@ class Maintenance {
   ~Maintenance();  // shutdown()
 
   void start();
+  // A configuration reload: compaction.* and storage.idempotency_ttl_secs for the next passes.
+  // Thread-safe.
+  void set_settings(config::CompactionConfig compaction, std::uint64_t idempotency_ttl_secs);
   // COMPACT: queued to the maintenance thread; `done` is called there.
   void compact(Compact c, ResultCallback done);
   // Runs the COMPACTs already queued, then stops the thread. Idempotent.
   void shutdown();
 
  private:
+  struct Settings {
+    config::CompactionConfig compaction;
+    std::uint64_t idempotency_ttl_secs = 0;
+  };
+  Settings settings() const;  // a copy of the settings in force
+
   void loop();
   Result run_compaction(bool force_snapshot);
   std::uint64_t retention_point() const;
@@ -58,7 +67,9 @@ class Maintenance {
   storage::Store& store_;
   CommittedState& state_;
   WritePipeline& pipeline_;
-  const EngineOptions& options_;
+
+  mutable std::mutex settings_mutex_;
+  Settings settings_;  // guarded by settings_mutex_; from the options, then set_settings()
 
   std::mutex mutex_;
   std::condition_variable cv_;

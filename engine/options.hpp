@@ -20,4 +20,12 @@ struct EngineOptions {
   std::size_t max_response_bytes = 16 * 1024 * 1024;
 };
 
+// The settings a configuration reload may change (runtime.md §1.3, R = y): Engine::set_reloadable.
+struct ReloadableOptions {
+  std::uint32_t max_machine_versions = 0;
+  bool allow_instance_recreate = true;
+  std::uint64_t idempotency_ttl_secs = 86400;
+  config::CompactionConfig compaction;
+};
+
 }  // namespace rstmdb::engine

@@ -38,6 +38,16 @@ TokenVerifier::TokenVerifier(std::vector<std::string> hashes, std::vector<std::s
 }
 
 std::optional<std::string> TokenVerifier::verify(std::string_view token) const {
+  auto found = match(token);
+  if (!found) return std::nullopt;
+  return std::move(found->principal);
+}
+
+bool TokenVerifier::accepts_digest(std::string_view digest) const {
+  return std::find(hashes_.begin(), hashes_.end(), digest) != hashes_.end();
+}
+
+std::optional<TokenMatch> TokenVerifier::match(std::string_view token) const {
   const std::string digest = sha256_hex(token);
   std::size_t matched = hashes_.size();
   for (std::size_t i = 0; i < hashes_.size(); ++i) {
@@ -50,7 +60,7 @@ std::optional<std::string> TokenVerifier::verify(std::string_view token) const {
     matched = std::min(matched, candidate);
   }
   if (matched == hashes_.size()) return std::nullopt;
-  return principals_[matched];
+  return TokenMatch{principals_[matched], hashes_[matched]};
 }
 
 }  // namespace rstmdb::server

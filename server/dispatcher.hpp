@@ -7,6 +7,7 @@
 #include "protocol/error.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/frame_decoder.hpp"
+#include "server/live_config.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -19,16 +20,12 @@
 #include <unordered_map>
 #include <variant>
 
-namespace rstmdb::config {
-struct Config;
-}
 namespace rstmdb::engine {
 class Engine;
 }
 
 namespace rstmdb::server {
 
-class TokenVerifier;
 class EventQueue;
 class SubscriptionHub;
 
@@ -86,15 +83,22 @@ struct SessionContext {
   protocol::Framing event_framing = protocol::Framing::Rcpx;
   bool authenticated = false;
   std::optional<std::string> principal;
+  // The configured digest the session's AUTH matched (auth.required); a reload that removes it
+  // closes the session (runtime.md §3.1 "Rotation").
+  std::optional<std::string> token_digest;
   std::uint32_t auth_failures = 0;
   // The connection's subscriptions (server/event_queue.hpp); null if it cannot subscribe.
   EventQueue* events = nullptr;
+  // TLS: the client certificate's subject CN (mTLS), for the audit principal.
+  std::optional<std::string> client_cert_cn;
 };
 
 // Server-wide things handlers need. Lifetime: the whole serve run.
 struct Services {
-  const config::Config* config = nullptr;
-  const TokenVerifier* tokens = nullptr;
+  // The configuration in force (a reload swaps it): services.config->key. Read a generation
+  // once through live->current() when several keys, or a key and the tokens, must agree.
+  ConfigView config;
+  const LiveConfig* live = nullptr;
   engine::Engine* engine = nullptr;
   SubscriptionHub* hub = nullptr;
   // Runs `work` on a thread that may block (scans, long reads); never an I/O thread.

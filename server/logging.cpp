@@ -156,6 +156,11 @@ void init_logging(LogFormat format, std::string_view level) {
   spdlog::set_default_logger(root);
 }
 
+void set_log_level(std::string_view level) {
+  std::lock_guard lock(g_mutex);  // ordered with get_logger(), which copies the global level
+  spdlog::set_level(spdlog::level::from_str(std::string(level == "warn" ? "warning" : level)));
+}
+
 std::shared_ptr<spdlog::logger> get_logger(const std::string& name) {
   std::lock_guard lock(g_mutex);
   if (auto existing = spdlog::get(name)) return existing;

@@ -18,6 +18,9 @@ enum class LogFormat { Text, Json };
 // Call once, before any other thread logs.
 void init_logging(LogFormat format, std::string_view level);
 
+// Changes the level of every logger, existing and future (logging.level on reload). Thread-safe.
+void set_log_level(std::string_view level);
+
 // A logger sharing the process sink, created on first use.
 std::shared_ptr<spdlog::logger> get_logger(const std::string& name);
 

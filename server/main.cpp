@@ -7,6 +7,7 @@
 #include "server/logging.hpp"
 #include "server/sd_notify.hpp"
 #include "server/server.hpp"
+#include "server/tls_context.hpp"
 #include "storage/store.hpp"
 
 #include <openssl/crypto.h>
@@ -90,7 +91,8 @@ rstmdb::storage::MemtableKind memtable_of(const Config& config) {
                                                : rstmdb::storage::MemtableKind::Ordered;
 }
 
-int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::time_point process_started) {
+int serve(const rstmdb::config::LoadResult& loaded, const rstmdb::config::LoadOptions& load_options,
+          std::chrono::steady_clock::time_point process_started) {
   const Config& config = loaded.config;
   ::umask(0077);
   rstmdb::server::init_logging(log_format_of(config), config.logging.level);
@@ -105,7 +107,24 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
   } else {
     log->info("auth: disabled");
   }
-  log->info("tls: disabled");
+  // The TLS context (runtime.md §5.1 step 2): the loader checked the material; this builds what
+  // the listener serves with, and a failure here is a configuration error too.
+  std::shared_ptr<rstmdb::server::TlsContext> tls;
+  if (config.tls.enabled) {
+    rstmdb::server::TlsProblem problem;
+    tls = rstmdb::server::TlsContext::build(config.tls, problem);
+    if (!tls) {
+      const auto source = loaded.sources.find(problem.key);
+      const std::string shown = source != loaded.sources.end() ? source->second : "tls";
+      std::cerr << "rstmdbd: config error: " << problem.key << " (" << shown << "): " << problem.problem
+                << "\n";
+      log->error("tls: {} ({}): {}", problem.key, shown, problem.problem);
+      return kExitConfig;
+    }
+    log->info("tls: enabled, {}", tls->describe());
+  } else {
+    log->info("tls: disabled");
+  }
   if (::geteuid() == 0) log->warn("running as root; a dedicated service user is recommended");
 
   const auto notify_env = rstmdb::server::read_notify_environment();
@@ -167,8 +186,8 @@ int serve(const rstmdb::config::LoadResult& loaded, std::chrono::steady_clock::t
                                           ? "skiplist (RocksDB's own)"
                                           : "ordered (ours)");
     notifier.status("starting: binding " + config.network.bind_addr);
-    rstmdb::server::Server server(config, engine, *opened.store, notifier, notify_env.watchdog_interval,
-                                  process_started);
+    rstmdb::server::Server server(rstmdb::server::StartupConfig{config, load_options, tls}, engine,
+                                  *opened.store, notifier, notify_env.watchdog_interval, process_started);
     rc = server.run();  // also shuts the engine down: queued writes complete and are synced
     const auto io = engine.io_stats();
     log->info("storage: {} log entries written in {} commits ({} syncs) since start", io.writes, io.commits,
@@ -251,7 +270,7 @@ int main(int argc, char** argv) {
       break;
   }
   try {
-    return serve(loaded, process_started);
+    return serve(loaded, options, process_started);
   } catch (const std::exception& e) {
     std::cerr << "rstmdbd: fatal: " << e.what() << "\n";
     return rstmdb::server::kExitRuntimeError;

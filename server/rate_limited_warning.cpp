@@ -42,7 +42,8 @@ ClientWarnings::ClientWarnings(const std::shared_ptr<spdlog::logger>& log)
       write_timeout(log, "connections closed for no write progress"),
       auth_failures(log, "connections closed after failed AUTHs"),
       admin_refused(log, "admin socket connections refused"),
-      admin_connection_limit(log, "admin socket connections over the limit") {}
+      admin_connection_limit(log, "admin socket connections over the limit"),
+      tls_handshake(log, "TLS handshakes failed") {}
 
 void ClientWarnings::flush() {
   connection_limit.flush();
@@ -52,6 +53,7 @@ void ClientWarnings::flush() {
   auth_failures.flush();
   admin_refused.flush();
   admin_connection_limit.flush();
+  tls_handshake.flush();
 }
 
 }  // namespace rstmdb::server

@@ -72,6 +72,7 @@ struct ClientWarnings {
   RateLimitedWarning auth_failures;
   RateLimitedWarning admin_refused;           // admin socket peers of another uid
   RateLimitedWarning admin_connection_limit;  // admin socket connections beyond its limit
+  RateLimitedWarning tls_handshake;           // failed and timed-out TLS handshakes
 };
 
 }  // namespace rstmdb::server

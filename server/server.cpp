@@ -100,18 +100,19 @@ bool split_host_port(std::string_view addr, std::string& host, std::string& port
   return !host.empty() && !port.empty();
 }
 
-Server::Server(config::Config config, engine::Engine& engine, storage::Store& store,
+Server::Server(StartupConfig startup, engine::Engine& engine, storage::Store& store,
                const ServiceNotifier& notifier, std::optional<std::chrono::microseconds> watchdog_interval,
                std::chrono::steady_clock::time_point process_started)
-    : config_(std::move(config)),
+    : live_(std::move(startup.config)),
+      load_options_(std::move(startup.load_options)),
       engine_(engine),
+      store_(store),
       change_log_(engine),
       hub_(change_log_),
-      tokens_(config_.auth.token_hashes, config_.auth.token_labels),
       blocking_pool_(kBlockingThreads),
       started_at_(process_started),
-      io_threads_(config_.network.io_threads != 0
-                      ? config_.network.io_threads
+      io_threads_(live_.current()->config.network.io_threads != 0
+                      ? live_.current()->config.network.io_threads
                       : std::clamp(std::thread::hardware_concurrency(), 1u, kMaxIoThreads)),
       io_(static_cast<int>(io_threads_)),
       acceptor_(asio::make_strand(io_)),
@@ -126,10 +127,16 @@ Server::Server(config::Config config, engine::Engine& engine, storage::Store& st
       admin_ops_(AdminServices{.status = [this] { return admin_status(); },
                                .reload = [this](std::string_view trigger) { return reload(trigger); },
                                .checkpoints = &checkpoints_}),
-      admin_socket_(io_, blocking_pool_.get_executor(), config::admin_socket_path(config_), admin_ops_,
-                    checkpoints_, warnings_) {
-  services_.config = &config_;
-  services_.tokens = &tokens_;
+      admin_socket_(io_, blocking_pool_.get_executor(), config::admin_socket_path(live_.current()->config),
+                    admin_ops_, checkpoints_, warnings_) {
+  services_.config = ConfigView(&live_);
+  services_.live = &live_;
+  tls_.store(startup.tls);
+  if (auto tls = startup.tls) {
+    counters_.tls_certificate_expiry_unix_s =
+        std::chrono::duration_cast<std::chrono::seconds>(tls->certificate_expiry().time_since_epoch())
+            .count();
+  }
   services_.engine = &engine;
   services_.hub = &hub_;
   engine.set_commit_hook(hub_.commit_hook());
@@ -166,18 +173,19 @@ Server::~Server() {
   if (reserve_fd_ >= 0) ::close(reserve_fd_);
 }
 
-SessionLimits Server::session_limits() const {
+SessionLimits Server::session_limits(const config::Config& config) const {
   return SessionLimits{
-      .max_frame_bytes = config_.network.max_frame_bytes,
-      .max_in_flight = config_.network.max_in_flight,
-      .max_write_buffer_bytes = config_.network.max_write_buffer_bytes,
-      .idle_timeout = std::chrono::seconds(config_.network.idle_timeout_secs),
-      .write_timeout = std::chrono::seconds(config_.network.write_timeout_secs),
-      .auth_required = config_.auth.required,
-      .max_auth_failures = config_.auth.max_failures_per_connection,
-      .watch = EventQueue::Limits{.max_subscriptions = config_.watch.max_subscriptions_per_connection,
-                                  .queue_events = config_.watch.queue_events,
-                                  .queue_bytes = static_cast<std::size_t>(config_.watch.queue_bytes)},
+      .max_frame_bytes = config.network.max_frame_bytes,
+      .max_in_flight = config.network.max_in_flight,
+      .max_write_buffer_bytes = config.network.max_write_buffer_bytes,
+      .idle_timeout = std::chrono::seconds(config.network.idle_timeout_secs),
+      .write_timeout = std::chrono::seconds(config.network.write_timeout_secs),
+      .auth_required = config.auth.required,
+      .max_auth_failures = config.auth.max_failures_per_connection,
+      .watch = EventQueue::Limits{.max_subscriptions = config.watch.max_subscriptions_per_connection,
+                                  .queue_events = config.watch.queue_events,
+                                  .queue_bytes = static_cast<std::size_t>(config.watch.queue_bytes)},
+      .handshake_timeout = std::chrono::seconds(config.network.handshake_timeout_secs),
   };
 }
 
@@ -219,8 +227,9 @@ boost::json::object Server::admin_status() const {
   o["pid"] = static_cast<std::int64_t>(::getpid());
   o["version"] = RSTMDB_VERSION;
   std::error_code ec;
-  const auto data_dir = std::filesystem::absolute(config_.storage.data_dir, ec);
-  o["data_dir"] = ec ? config_.storage.data_dir : data_dir.lexically_normal().string();
+  const std::string& configured_dir = live_.current()->config.storage.data_dir;  // restart-only
+  const auto data_dir = std::filesystem::absolute(configured_dir, ec);
+  o["data_dir"] = ec ? configured_dir : data_dir.lexically_normal().string();
   if (auto r = last_reload()) {
     boost::json::object reload;
     reload["at"] = admin_time_text(r->at);
@@ -242,33 +251,34 @@ boost::json::object Server::admin_status() const {
     o["last_backup"] = nullptr;
   }
   o["checkpoints_open"] = checkpoints_.open_count();
-  return o;
-}
-
-ReloadResult Server::reload(std::string_view trigger) {
-  std::lock_guard serial(reload_mutex_);
-  ReloadResult result;
-  result.outcome = ReloadResult::Outcome::NotBuilt;
-  result.message =
-      "configuration reload is not available in this build yet; the configuration is unchanged (restart "
-      "rstmdbd "
-      "to apply a new one)";
-  get_logger("server")->warn("{}: {}", trigger, result.message);
-  if (result.outcome != ReloadResult::Outcome::NotBuilt) {
-    std::lock_guard lock(last_reload_mutex_);
-    last_reload_ = ReloadRecord{std::chrono::system_clock::now(), std::string(trigger), result};
+  // TLS and reloads: what an operator checks after rotating a certificate or a token (the
+  // same counts the metrics endpoint will export, server_counters.hpp).
+  if (const auto tls = tls_.load()) {
+    boost::json::object t;
+    t["certificate_sha256"] = tls->certificate_fingerprint();
+    t["certificate_expires"] = utc_time_text(tls->certificate_expiry());
+    t["client_certificate_required"] = tls->client_certificate_required();
+    o["tls"] = std::move(t);
+  } else {
+    o["tls"] = nullptr;
   }
-  return result;
-}
-
-std::optional<ReloadRecord> Server::last_reload() const {
-  std::lock_guard lock(last_reload_mutex_);
-  return last_reload_;
+  boost::json::object rejected;
+  rejected["tls_handshake"] = counters_.rejected_tls_handshake.load(std::memory_order_relaxed);
+  rejected["handshake_timeout"] = counters_.rejected_handshake_timeout.load(std::memory_order_relaxed);
+  o["connections_rejected"] = std::move(rejected);
+  boost::json::object reloads;
+  reloads["applied"] = counters_.reloads_applied.load(std::memory_order_relaxed);
+  reloads["rejected"] = counters_.reloads_rejected.load(std::memory_order_relaxed);
+  o["reloads"] = std::move(reloads);
+  o["config_generation"] = live_.current()->number;
+  return o;
 }
 
 int Server::run() {
   auto log = get_logger("server");
-  fd_budget_ = apply_fd_budget(config_.network.max_connections, config_.storage.max_open_files);
+  const auto startup = live_.current();
+  const config::Config& config = startup->config;
+  fd_budget_ = apply_fd_budget(config.network.max_connections, config.storage.max_open_files);
   max_connections_ = fd_budget_.effective_connections;
   if (fd_budget_.clamped()) {
     log->warn(
@@ -281,15 +291,15 @@ int Server::run() {
   reserve_fd_ = open_reserve_fd();
 
   std::string host, port;
-  if (!split_host_port(config_.network.bind_addr, host, port)) {
-    log->error("cannot bind {}: not host:port", config_.network.bind_addr);
+  if (!split_host_port(config.network.bind_addr, host, port)) {
+    log->error("cannot bind {}: not host:port", config.network.bind_addr);
     return kExitCannotBind;
   }
   boost::system::error_code ec;
   tcp::resolver resolver(io_);
   auto endpoints = resolver.resolve(host, port, tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || endpoints.empty()) {
-    log->error("cannot bind {}: {}", config_.network.bind_addr, ec ? ec.message() : "no address");
+    log->error("cannot bind {}: {}", config.network.bind_addr, ec ? ec.message() : "no address");
     return kExitCannotBind;
   }
   const tcp::endpoint endpoint = endpoints.begin()->endpoint();
@@ -301,7 +311,7 @@ int Server::run() {
   // shed_waiting_connections() calls accept4() itself and must never block.
   if (!ec) acceptor_.native_non_blocking(true, ec);
   if (ec) {
-    log->error("cannot bind {}: {}", config_.network.bind_addr, ec.message());
+    log->error("cannot bind {}: {}", config.network.bind_addr, ec.message());
     return kExitCannotBind;
   }
   // The admin socket before the "listening" line: whoever waits for that line (a test, a
@@ -311,7 +321,7 @@ int Server::run() {
     return kExitCannotBind;
   }
   const auto local = acceptor_.local_endpoint(ec);
-  log->info("Server listening on {} (plain)", endpoint_text(local));
+  log->info("Server listening on {} ({})", endpoint_text(local), tls_.load() ? "tls" : "plain");
 
   hub_.start();
   asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
@@ -407,8 +417,9 @@ void Server::accept_connection(tcp::socket socket) {
     socket.set_option(tcp::no_delay(true), opt_ec);
     socket.set_option(asio::socket_base::keep_alive(true), opt_ec);
     const std::uint64_t id = next_session_id_++;
-    session = std::make_shared<Session>(std::move(socket), id, session_limits(), dispatcher_, *this,
-                                        warnings_, &hub_);
+    session =
+        std::make_shared<Session>(std::move(socket), tls_.load(), id, session_limits(live_.current()->config),
+                                  dispatcher_, *this, warnings_, &hub_);
     sessions_.emplace(id, session);
   }
   session->start();
@@ -445,7 +456,12 @@ asio::awaitable<void> Server::warning_flush_loop() {
   }
 }
 
-void Server::on_session_closed(std::uint64_t id, std::string_view) {
+void Server::on_session_closed(std::uint64_t id, std::string_view reason) {
+  if (reason == "tls_handshake") {
+    counters_.rejected_tls_handshake.fetch_add(1, std::memory_order_relaxed);
+  } else if (reason == "handshake_timeout") {
+    counters_.rejected_handshake_timeout.fetch_add(1, std::memory_order_relaxed);
+  }
   {
     std::lock_guard lock(sessions_mutex_);
     sessions_.erase(id);
@@ -458,7 +474,15 @@ asio::awaitable<void> Server::signal_loop() {
     auto [ec, signal_number] = co_await signals_.async_wait(kUseTuple);
     if (ec) co_return;
     if (signal_number == SIGHUP) {
-      asio::post(blocking_pool_, [this] { reload("received SIGHUP"); });
+      // Reading files and waiting for the write pipeline must not hold an I/O thread. A storm
+      // of SIGHUPs queues one reload at a time: a signal that arrives while one is queued
+      // is served by it (it reads the files after the signal), one during a reload queues the next.
+      if (!sighup_reload_queued_.exchange(true)) {
+        asio::post(blocking_pool_, [this] {
+          sighup_reload_queued_ = false;
+          reload("received SIGHUP");
+        });
+      }
     } else if (!shutting_down_) {
       begin_shutdown(std::string("received ") + signal_name(signal_number));
     } else {
@@ -475,19 +499,23 @@ void Server::stop_after_storage_failure() {
   });
 }
 
+std::vector<std::shared_ptr<Session>> Server::sessions_snapshot() {
+  std::vector<std::shared_ptr<Session>> live;
+  std::lock_guard lock(sessions_mutex_);
+  live.reserve(sessions_.size());
+  for (auto& [id, weak] : sessions_) {
+    if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  return live;
+}
+
 void Server::begin_shutdown(std::string_view cause) {
   shutting_down_ = true;
-  std::vector<std::shared_ptr<Session>> live;
-  {
-    std::lock_guard lock(sessions_mutex_);
-    for (auto& [id, weak] : sessions_) {
-      if (auto s = weak.lock()) live.push_back(std::move(s));
-    }
-  }
-  get_logger("server")->info("{}; draining {} connection(s), grace {}s", cause, live.size(),
-                             config_.network.shutdown_grace_secs);
+  const auto live = sessions_snapshot();
+  const std::uint32_t grace_secs = live_.current()->config.network.shutdown_grace_secs;
+  get_logger("server")->info("{}; draining {} connection(s), grace {}s", cause, live.size(), grace_secs);
   notifier_.stopping("draining " + std::to_string(live.size()) + " connection(s), grace " +
-                     std::to_string(config_.network.shutdown_grace_secs) + "s");
+                     std::to_string(grace_secs) + "s");
   asio::post(acceptor_.get_executor(), [this] {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
@@ -496,7 +524,7 @@ void Server::begin_shutdown(std::string_view cause) {
   admin_socket_.stop();
   for (auto& s : live)
     s->drain();
-  grace_timer_.expires_after(std::chrono::seconds(config_.network.shutdown_grace_secs));
+  grace_timer_.expires_after(std::chrono::seconds(grace_secs));
   grace_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     get_logger("server")->warn("shutdown grace period over; closing remaining connections");

@@ -3,8 +3,10 @@
 #include "protocol/envelope.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/frame_encoder.hpp"
+#include "server/auth.hpp"
 #include "server/logging.hpp"
 #include "server/rate_limited_warning.hpp"
+#include "server/tls_context.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -53,6 +55,9 @@ constexpr std::size_t kCloseDrainMaxBytes = 64 * 1024 * 1024;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
+// The first byte of every TLS connection: a handshake record (RFC 8446 §5.1, ContentType 22).
+constexpr unsigned char kTlsHandshakeRecord = 0x16;
+
 std::string_view error_code_or_empty(const Reply& r) {
   if (auto* e = std::get_if<protocol::Error>(&r.outcome)) return protocol::error_code_name(e->code);
   return {};
@@ -93,9 +98,10 @@ std::string encode_payload(const std::string& request_id, Reply& reply) {
 
 }  // namespace
 
-Session::Session(Socket socket, std::uint64_t id, SessionLimits limits, const Dispatcher& dispatcher,
-                 ConnectionRegistry& registry, ClientWarnings& warnings, SubscriptionHub* hub)
-    : socket_(std::move(socket)),
+Session::Session(Socket socket, std::shared_ptr<TlsContext> tls, std::uint64_t id, SessionLimits limits,
+                 const Dispatcher& dispatcher, ConnectionRegistry& registry, ClientWarnings& warnings,
+                 SubscriptionHub* hub)
+    : transport_(tls ? Transport(std::move(socket), std::move(tls)) : Transport(std::move(socket))),
       limits_(limits),
       dispatcher_(dispatcher),
       registry_(registry),
@@ -104,39 +110,103 @@ Session::Session(Socket socket, std::uint64_t id, SessionLimits limits, const Di
       hub_(hub),
       last_message_(Clock::now()),
       last_write_progress_(last_message_),
-      writer_wakeup_(socket_.get_executor(), Clock::time_point::max()),
-      reader_wakeup_(socket_.get_executor(), Clock::time_point::max()),
-      watchdog_timer_(socket_.get_executor()),
-      linger_timer_(socket_.get_executor()) {
+      writer_wakeup_(transport_.get_executor(), Clock::time_point::max()),
+      reader_wakeup_(transport_.get_executor(), Clock::time_point::max()),
+      watchdog_timer_(transport_.get_executor()),
+      linger_timer_(transport_.get_executor()),
+      handshake_timer_(transport_.get_executor()) {
   context_.connection_id = id;
-  context_.peer = peer_of(socket_);
+  context_.peer = peer_of(transport_.socket());
 }
 
 Session::~Session() = default;
 
 void Session::start() {
-  auto self = shared_from_this();
-  // Synchronous writes from write_now() must never block the I/O thread.
+  // Synchronous writes from write_now() and the discarding reads of graceful_close() must never
+  // block the I/O thread.
   boost::system::error_code nb_ec;
-  socket_.non_blocking(true, nb_ec);
+  transport_.socket().non_blocking(true, nb_ec);
+  if (transport_.is_tls()) {
+    asio::co_spawn(
+        transport_.get_executor(), [self = shared_from_this()] { return self->tls_handshake(); },
+        log_spawn_failure);
+    return;
+  }
+  get_logger("server")->debug("connection {} opened peer={}", context_.connection_id, context_.peer);
+  start_serving();
+}
+
+void Session::start_serving() {
+  auto self = shared_from_this();
+  serving_ = true;
   if (hub_ != nullptr) {
     events_.attach(*hub_, context_.connection_id, std::weak_ptr<EventSink>(self), limits_.watch);
     context_.events = &events_;
   }
-  get_logger("server")->debug("connection {} opened peer={}", context_.connection_id, context_.peer);
+  last_message_ = last_write_progress_ = Clock::now();  // the idle clock starts after a handshake
   asio::co_spawn(
-      socket_.get_executor(), [self] { return self->read_loop(); }, log_spawn_failure);
+      transport_.get_executor(), [self] { return self->read_loop(); }, log_spawn_failure);
   asio::co_spawn(
-      socket_.get_executor(), [self] { return self->write_loop(); }, log_spawn_failure);
-  if (limits_.idle_timeout.count() > 0 || limits_.write_timeout.count() > 0) {
-    asio::co_spawn(
-        socket_.get_executor(), [self] { return self->watchdog_loop(); }, log_spawn_failure);
+      transport_.get_executor(), [self] { return self->write_loop(); }, log_spawn_failure);
+  // Always running, so that a reload can turn the timeouts on for live sessions.
+  asio::co_spawn(
+      transport_.get_executor(), [self] { return self->watchdog_loop(); }, log_spawn_failure);
+}
+
+// The TLS server handshake under network.handshake_timeout_secs. The client's first byte is
+// looked at first (not consumed), so a plaintext client is named as such in the warning.
+asio::awaitable<void> Session::tls_handshake() {
+  auto self = shared_from_this();
+  const auto timeout = limits_.handshake_timeout;
+  if (timeout.count() > 0) {
+    handshake_timer_.expires_after(timeout);
+    handshake_timer_.async_wait([self](boost::system::error_code ec) {
+      if (ec || self->serving_ || self->closed_) return;
+      self->handshake_timed_out_ = true;
+      boost::system::error_code ignored;
+      self->transport_.socket().cancel(ignored);  // ends the peek or the handshake
+    });
   }
+  const auto first_byte = co_await transport_.peek_first_byte();
+  boost::system::error_code ec = asio::error::operation_aborted;
+  if (first_byte && !handshake_timed_out_ && !closed_) ec = co_await transport_.handshake();
+  handshake_timer_.cancel();
+  if (closed_) co_return;  // shutdown meanwhile
+  if (!ec) {
+    context_.client_cert_cn = transport_.client_common_name();
+    get_logger("server")->debug("connection {} opened peer={} tls={}{}", context_.connection_id,
+                                context_.peer, transport_.session_description(),
+                                context_.client_cert_cn ? " client_cn=" + *context_.client_cert_cn : "");
+    start_serving();
+    co_return;
+  }
+  if (handshake_timed_out_) {
+    warnings_.tls_handshake.warn(
+        "TLS handshake with {} not completed within {} s (network.handshake_timeout_secs); "
+        "closed",
+        context_.peer, timeout.count());
+    close("handshake_timeout");
+    co_return;
+  }
+  std::string why;
+  if (!first_byte) {
+    why = "the client closed the connection before the handshake";
+  } else if (*first_byte != kTlsHandshakeRecord) {
+    why = "plaintext client on TLS listener";
+  } else {
+    why = ec.message();  // OpenSSL's reason, e.g. "unsupported protocol", "peer did not return a certificate"
+  }
+  warnings_.tls_handshake.warn("TLS handshake with {} failed: {}; closed", context_.peer, why);
+  close("tls_handshake");
 }
 
 void Session::drain() {
-  asio::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+  asio::dispatch(transport_.get_executor(), [self = shared_from_this()] {
     if (self->closed_ || self->draining_) return;
+    if (!self->serving_) {
+      self->close("shutdown");  // still in the TLS handshake: nothing was received
+      return;
+    }
     self->draining_ = true;
     // Only the pending read is cancelled; a write in progress goes on.
     self->read_cancel_.emit(asio::cancellation_type::terminal);
@@ -146,17 +216,55 @@ void Session::drain() {
 }
 
 void Session::force_close() {
-  asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->close("shutdown"); });
+  asio::dispatch(transport_.get_executor(), [self = shared_from_this()] { self->close("shutdown"); });
+}
+
+void Session::reconfigure(const SessionLimits& limits, std::shared_ptr<const TokenVerifier> tokens) {
+  asio::dispatch(transport_.get_executor(), [self = shared_from_this(), limits, tokens = std::move(tokens)] {
+    self->apply_reconfigure(limits, *tokens);
+  });
+}
+
+void Session::apply_reconfigure(const SessionLimits& limits, const TokenVerifier& tokens) {
+  if (closed_) return;
+  // Only the reloadable settings: the buffers and limits sized at accept time stay.
+  limits_.idle_timeout = limits.idle_timeout;
+  limits_.write_timeout = limits.write_timeout;
+  limits_.auth_required = limits.auth_required;
+  limits_.max_auth_failures = limits.max_auth_failures;
+  limits_.handshake_timeout = limits.handshake_timeout;
+  watchdog_timer_.cancel();  // the watchdog computes its next deadline with the new timeouts
+
+  // With auth off no token is checked, so none can be revoked (the digest is kept for when it
+  // is turned on again and the token is still configured).
+  if (limits_.auth_required && context_.token_digest && !tokens.accepts_digest(*context_.token_digest)) {
+    get_logger("server")->info(
+        "connection {} peer={}: token of principal {} removed by a reload; closing after the replies due",
+        context_.connection_id, context_.peer, context_.principal.value_or("?"));
+    context_.authenticated = false;
+    context_.principal.reset();
+    context_.token_digest.reset();
+    end_input("revoked");
+    read_cancel_.emit(asio::cancellation_type::terminal);
+    wake_reader();
+    wake_writer();
+    return;
+  }
+  if (limits_.auth_required && context_.authenticated && !context_.token_digest) {
+    // AUTH while auth was off accepted any token; with auth now on it must be a configured one.
+    context_.authenticated = false;
+    context_.principal.reset();
+  }
 }
 
 void Session::deliver_events(EventBatch batch) {
-  asio::post(socket_.get_executor(), [self = shared_from_this(), batch = std::move(batch)]() mutable {
+  asio::post(transport_.get_executor(), [self = shared_from_this(), batch = std::move(batch)]() mutable {
     self->on_events(std::move(batch));
   });
 }
 
 void Session::close_for_subscriptions(std::string_view reason) {
-  asio::post(socket_.get_executor(), [self = shared_from_this(), reason = std::string(reason)] {
+  asio::post(transport_.get_executor(), [self = shared_from_this(), reason = std::string(reason)] {
     get_logger("server")->warn("connection {} peer={} closed: {}", self->context_.connection_id,
                                self->context_.peer, reason);
     self->close("watch_failed");
@@ -172,7 +280,7 @@ void Session::on_events(EventBatch batch) {
 }
 
 void Session::deliver(std::uint64_t slot, Reply reply) {
-  asio::dispatch(socket_.get_executor(),
+  asio::dispatch(transport_.get_executor(),
                  [self = shared_from_this(), slot, reply = std::move(reply)]() mutable {
                    self->complete(slot, std::move(reply));
                  });
@@ -222,8 +330,8 @@ asio::awaitable<void> Session::read_loop() {
     }
     auto buffer = decoder_.prepare(kReadChunkBytes);
     auto [ec, n] =
-        co_await socket_.async_read_some(asio::buffer(buffer.data(), buffer.size()),
-                                         asio::bind_cancellation_slot(read_cancel_.slot(), kUseTuple));
+        co_await transport_.async_read_some(asio::buffer(buffer.data(), buffer.size()),
+                                            asio::bind_cancellation_slot(read_cancel_.slot(), kUseTuple));
     if (ec == asio::error::operation_aborted && !closed_ && !input_done_) continue;  // drain()
     if (ec) {
       if (closed_ || input_done_) break;
@@ -420,13 +528,15 @@ void Session::complete(std::uint64_t slot_id, Reply reply) {
 
 bool Session::write_now() {
   // Only while the writer coroutine is parked with nothing of its own: one writer at a time.
-  if (!writer_idle_ || write_pending_ || closed_ || !write_buffer_.empty()) return false;
+  // Plain connections only (transport.hpp): a TLS session's writer coroutine writes.
+  if (!writer_idle_ || write_pending_ || closed_ || !write_buffer_.empty() || !transport_.can_write_now())
+    return false;
   take_output(true);
   if (write_buffer_.empty()) return false;  // a closing reply: the coroutine handles it
   // The socket is non-blocking: this sends what the kernel takes now, on this thread, with no
   // wake-up of the writer coroutine (which another I/O thread might have run).
   boost::system::error_code ec;
-  const std::size_t n = socket_.write_some(asio::buffer(write_buffer_), ec);
+  const std::size_t n = transport_.write_now(asio::buffer(write_buffer_), ec);
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
     close("client");
     return true;
@@ -520,7 +630,7 @@ asio::awaitable<bool> Session::write_all() {
   last_write_progress_ = Clock::now();  // the write-timeout clock starts when there is output
   std::size_t offset = 0;
   while (offset < write_buffer_.size()) {
-    auto [ec, n] = co_await socket_.async_write_some(
+    auto [ec, n] = co_await transport_.async_write_some(
         asio::buffer(write_buffer_.data() + offset, write_buffer_.size() - offset), kUseTuple);
     if (ec || closed_) {
       write_pending_ = false;
@@ -550,27 +660,29 @@ asio::awaitable<void> Session::graceful_close(std::string_view reason) {
   // The connection will serve nothing more: its slot is free before the peer sees the FIN, so
   // a client that reconnects as soon as it reads EOF is never refused for its own old slot.
   leave_registry(reason);
-  boost::system::error_code ec;
-  socket_.shutdown(Socket::shutdown_send, ec);  // FIN after the replies already queued
-  if (!ec) {
-    // Discard the peer's input until it closes, or until everything we sent has been
-    // acknowledged (a reset can then no longer cut a reply off), or the deadline.
-    linger_deadline_ = Clock::now() + kCloseDrainTimeout;
-    arm_linger_check();
+  // Discard the peer's input until it closes, or until everything we sent has been
+  // acknowledged (a reset can then no longer cut a reply off), or the deadline; the deadline
+  // also bounds sending close_notify to a peer that does not read.
+  linger_deadline_ = Clock::now() + kCloseDrainTimeout;
+  arm_linger_check();
+  const auto ec = co_await transport_.shutdown_send();  // TLS: close_notify; then FIN
+  if (!ec && !closed_) {
+    auto& socket = transport_.socket();  // below TLS: what is left is discarded unread
+    discarding_ = true;
     std::vector<char> sink(kReadChunkBytes);
     std::size_t discarded = 0;
     while (discarded < kCloseDrainMaxBytes && !closed_) {
-      auto [read_ec, n] = co_await socket_.async_read_some(asio::buffer(sink), kUseTuple);
+      auto [read_ec, n] = co_await socket.async_read_some(asio::buffer(sink), kUseTuple);
       if (read_ec) break;  // EOF, the linger check, or a socket error
       discarded += n;
     }
-    linger_timer_.cancel();
     // What has arrived meanwhile is discarded too, so close() sends a FIN rather than a reset.
     boost::system::error_code read_ec;
-    while (!closed_ && discarded < kCloseDrainMaxBytes && socket_.available(read_ec) > 0 && !read_ec) {
-      discarded += socket_.read_some(asio::buffer(sink), read_ec);
+    while (!closed_ && discarded < kCloseDrainMaxBytes && socket.available(read_ec) > 0 && !read_ec) {
+      discarded += socket.read_some(asio::buffer(sink), read_ec);
     }
   }
+  linger_timer_.cancel();
   close(reason);
 }
 
@@ -579,10 +691,13 @@ void Session::arm_linger_check() {
   linger_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (ec || self->closed_) return;
     int unacked = 0;
-    const bool all_acked = ::ioctl(self->socket_.native_handle(), SIOCOUTQ, &unacked) == 0 && unacked == 0;
-    if (all_acked || Clock::now() >= self->linger_deadline_) {
+    auto& socket = self->transport_.socket();
+    const bool all_acked = ::ioctl(socket.native_handle(), SIOCOUTQ, &unacked) == 0 && unacked == 0;
+    // Everything acknowledged ends the discarding; the deadline also ends a close_notify that
+    // a peer which does not read never takes.
+    if ((all_acked && self->discarding_) || Clock::now() >= self->linger_deadline_) {
       boost::system::error_code ignored;
-      self->socket_.cancel(ignored);  // ends the discarding read in graceful_close()
+      socket.cancel(ignored);  // ends the discarding read (or close_notify's write) in graceful_close()
       return;
     }
     self->arm_linger_check();
@@ -590,9 +705,10 @@ void Session::arm_linger_check() {
 }
 
 asio::awaitable<void> Session::watchdog_loop() {
-  const auto idle = limits_.idle_timeout;
-  const auto write = limits_.write_timeout;
   while (!closed_) {
+    // Read each round: a reload may change them (reconfigure() wakes this loop).
+    const auto idle = limits_.idle_timeout;
+    const auto write = limits_.write_timeout;
     const auto now = Clock::now();
     if (write.count() > 0 && write_pending_ && now - last_write_progress_ >= write) {
       warnings_.write_timeout.warn(
@@ -634,14 +750,13 @@ void Session::close(std::string_view reason) {
   if (closed_) return;
   closed_ = true;
   input_done_ = true;
-  boost::system::error_code ignored;
-  socket_.shutdown(Socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  transport_.close();
   read_cancel_.emit(asio::cancellation_type::terminal);
   writer_wakeup_.cancel();
   reader_wakeup_.cancel();
   watchdog_timer_.cancel();
   linger_timer_.cancel();
+  handshake_timer_.cancel();
   // Release the connection's memory now rather than when the last completion lets go of the
   // session: queued requests and unsent replies. Late answers find no slot and are dropped.
   slots_.clear();

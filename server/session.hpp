@@ -42,16 +42,25 @@
 // from the idle timeout. On a shutdown drain each subscription gets `end` (reason shutdown)
 // after the responses due; on every close the connection's subscriptions are removed.
 //
-// Closing: after BYE, the AUTH failure limit, a protocol error or a shutdown drain, every reply
-// due is written, then the socket is half-closed (shutdown(SHUT_WR)) and the peer's remaining
-// input read and discarded until the peer closes or has acknowledged everything sent, for at
-// most kCloseDrainTimeout (2 s), so a close never resets a reply away before it arrived. Idle
-// and write-timeout closes are immediate.
+// Closing: after BYE, the AUTH failure limit, a protocol error, a shutdown drain or a revoked
+// token, every reply due is written, then the sending side is closed (TLS: close_notify; then
+// shutdown(SHUT_WR)) and the peer's remaining input read and discarded until the peer closes or
+// has acknowledged everything sent, for at most kCloseDrainTimeout (2 s), so a close never
+// resets a reply away before it arrived. Idle and write-timeout closes are immediate.
+//
+// Transport (transport.hpp): plain TCP or TLS, one code path. A TLS session first peeks at the
+// client's first byte and runs the handshake under network.handshake_timeout_secs; only then
+// do the reader, writer and watchdog start, so framing detection runs on decrypted bytes. A
+// failed or timed-out handshake closes the connection (OpenSSL's alert sent, no RCP bytes) with
+// the reason "tls_handshake" or "handshake_timeout", which releases its connection slot like
+// any other close. Replies are written straight from complete() (write_now) on plain
+// connections only; a TLS session always writes from its writer coroutine.
 #pragma once
 
 #include "protocol/frame_decoder.hpp"
 #include "server/dispatcher.hpp"
 #include "server/event_queue.hpp"
+#include "server/transport.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -69,37 +78,49 @@
 namespace rstmdb::server {
 
 class ConnectionRegistry;
+class TlsContext;
+class TokenVerifier;
 struct ClientWarnings;
 
-// Settings a session needs, copied from the configuration at accept time.
+// Settings a session needs, copied from the configuration at accept time; a reload changes the
+// reloadable ones of live sessions through reconfigure().
 struct SessionLimits {
   std::size_t max_frame_bytes;
   std::size_t max_in_flight;
   std::size_t max_write_buffer_bytes;
-  std::chrono::seconds idle_timeout;   // 0 = off
-  std::chrono::seconds write_timeout;  // 0 = off
-  bool auth_required;
-  std::uint32_t max_auth_failures;  // 0 = unlimited
-  EventQueue::Limits watch;         // watch.*
+  std::chrono::seconds idle_timeout;          // 0 = off; reloadable
+  std::chrono::seconds write_timeout;         // 0 = off; reloadable
+  bool auth_required;                         // reloadable
+  std::uint32_t max_auth_failures;            // 0 = unlimited; reloadable
+  EventQueue::Limits watch;                   // watch.*
+  std::chrono::seconds handshake_timeout{0};  // TLS only; 0 = none
 };
 
 class Session final : public ReplySink, public EventSink, public std::enable_shared_from_this<Session> {
  public:
   using Socket = boost::asio::ip::tcp::socket;
 
-  // `warnings` are the server's rate-limited client warnings and `hub` the subscription hub
-  // (null: the connection cannot subscribe); both outlive every session.
-  Session(Socket socket, std::uint64_t id, SessionLimits limits, const Dispatcher& dispatcher,
-          ConnectionRegistry& registry, ClientWarnings& warnings, SubscriptionHub* hub = nullptr);
+  // `tls`: the TLS context to serve this connection with; null = plain TCP. `warnings` are the
+  // server's rate-limited client warnings and `hub` the subscription hub (null: the connection
+  // cannot subscribe); both outlive every session.
+  Session(Socket socket, std::shared_ptr<TlsContext> tls, std::uint64_t id, SessionLimits limits,
+          const Dispatcher& dispatcher, ConnectionRegistry& registry, ClientWarnings& warnings,
+          SubscriptionHub* hub = nullptr);
   ~Session() override;
 
-  // Spawns the reader, writer and watchdog coroutines. Call once.
+  // TLS: runs the handshake first. Then spawns the reader, writer and watchdog coroutines.
+  // Call once.
   void start();
 
   // Thread-safe. Stop reading, answer the requests already fully received, then close.
   void drain();
   // Thread-safe. Close now; unanswered requests still complete atomically but are not sent.
   void force_close();
+  // Thread-safe. A reload: the reloadable limits apply from now on (the watchdog looks again);
+  // a session whose AUTH matched a digest `tokens` no longer has stops reading and closes
+  // ("revoked") once the replies due are written, and one that authenticated without a
+  // verified token (auth was off) must AUTH again when auth.required is now on.
+  void reconfigure(const SessionLimits& limits, std::shared_ptr<const TokenVerifier> tokens);
 
   void deliver(std::uint64_t slot, Reply reply) override;
   // EventSink: thread-safe, posted to the strand.
@@ -131,6 +152,9 @@ class Session final : public ReplySink, public EventSink, public std::enable_sha
     std::unique_ptr<PendingRequest> pending;  // set until the request is started
   };
 
+  void start_serving();
+  boost::asio::awaitable<void> tls_handshake();
+  void apply_reconfigure(const SessionLimits& limits, const TokenVerifier& tokens);
   boost::asio::awaitable<void> read_loop();
   boost::asio::awaitable<void> write_loop();
   boost::asio::awaitable<bool> write_all();
@@ -165,7 +189,7 @@ class Session final : public ReplySink, public EventSink, public std::enable_sha
   // graceful_close() before the FIN.
   void leave_registry(std::string_view reason);
 
-  Socket socket_;
+  Transport transport_;
   SessionLimits limits_;
   const Dispatcher& dispatcher_;
   ConnectionRegistry& registry_;
@@ -199,6 +223,8 @@ class Session final : public ReplySink, public EventSink, public std::enable_sha
   bool write_pending_ = false;  // the writer has bytes in flight to the socket
   bool draining_ = false;
   bool closed_ = false;
+  bool discarding_ = false;  // graceful_close() is reading the peer's last input away
+  bool serving_ = false;     // past the TLS handshake (plain: from start()); reader and writer run
   std::string_view end_reason_ = "client";  // close reason once input ended and replies are out
   std::chrono::steady_clock::time_point last_message_;
   std::chrono::steady_clock::time_point last_write_progress_;
@@ -208,6 +234,8 @@ class Session final : public ReplySink, public EventSink, public std::enable_sha
   boost::asio::steady_timer reader_wakeup_;
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer linger_timer_;
+  boost::asio::steady_timer handshake_timer_;
+  bool handshake_timed_out_ = false;
   boost::asio::cancellation_signal read_cancel_;
   std::string write_buffer_;
 };

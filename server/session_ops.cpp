@@ -136,10 +136,12 @@ Reply auth(const protocol::Request& request, SessionContext& session, const Serv
   const std::string_view token_text = token->get_string();
   if (token_text.empty()) throw RequestError(auth_failed("empty token"));
 
-  if (services.config->auth.required) {
-    auto principal = services.tokens->verify(token_text);
-    if (!principal) throw RequestError(auth_failed("invalid token"));
-    session.principal = std::move(principal);
+  const auto generation = services.live->current();  // auth.required and the tokens agree
+  if (generation->config.auth.required) {
+    auto matched = generation->tokens.match(token_text);
+    if (!matched) throw RequestError(auth_failed("invalid token"));
+    session.principal = std::move(matched->principal);
+    session.token_digest = std::move(matched->digest);
   }
   session.authenticated = true;
   json::object result;
@@ -148,16 +150,17 @@ Reply auth(const protocol::Request& request, SessionContext& session, const Serv
 }
 
 Reply info(const Services& services) {
+  const auto in_force = services.config.get();
   json::object result;
   result["server_name"] = kServerName;
   result["server_version"] = RSTMDB_VERSION;
   result["implementation"] = kImplementation;
   result["protocol_version"] = kProtocolVersion;
   result["features"] = all_features();
-  result["max_frame_bytes"] = services.config->network.max_frame_bytes;
-  result["max_payload_bytes"] = services.config->network.max_frame_bytes;
+  result["max_frame_bytes"] = in_force->network.max_frame_bytes;
+  result["max_payload_bytes"] = in_force->network.max_frame_bytes;
   result["max_batch_ops"] = kMaxBatchOps;
-  result["auth_required"] = services.config->auth.required;
+  result["auth_required"] = in_force->auth.required;
   return Reply::ok(std::move(result));
 }
 

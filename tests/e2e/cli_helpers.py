@@ -165,7 +165,7 @@ class CertAuthority:
         p = subprocess.run(["openssl"] + [str(a) for a in args], capture_output=True, timeout=30)
         assert p.returncode == 0, p.stderr.decode("utf-8", "replace")
 
-    def issue(self, name, sans=(), client=False):
+    def issue(self, name, sans=(), client=False, days=2):
         """(cert_path, key_path) for CN=name with the given subjectAltName entries."""
         key = self.dir / ("%s.key" % name)
         csr = self.dir / ("%s.csr" % name)
@@ -179,7 +179,7 @@ class CertAuthority:
             lines.append("subjectAltName=" + ",".join(sans))
         ext.write_text("\n".join(lines) + "\n")
         self._openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key,
-                      "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext)
+                      "-CAcreateserial", "-out", cert, "-days", str(days), "-extfile", ext)
         return cert, key
 
 

@@ -30,7 +30,7 @@ STOP_TIMEOUT = 10.0
 # Safety net: no single test may run longer than this (seconds).
 TEST_TIME_LIMIT = 90
 
-LISTEN_RE = re.compile(r"Server listening on 127\.0\.0\.1:(\d+) \(plain\)")
+LISTEN_RE = re.compile(r"Server listening on 127\.0\.0\.1:(\d+) \((?:plain|tls)\)")
 
 # Exit codes of runtime.md §5.8.
 EXIT_OK = 0
@@ -106,6 +106,7 @@ class ServerProcess:
         self.stopped = False
         self.returncode = None
         self.killed = False
+        self.tls_client = None  # an ssl.SSLContext that connect() uses, for servers with TLS
 
     def start(self):
         binary = binary_path()
@@ -152,6 +153,10 @@ class ServerProcess:
         return _tail(self.stderr_path, 1 << 24)
 
     def connect(self, framing="rcpx", timeout=rcp_client.DEFAULT_TIMEOUT, **kw):
+        """An RCP connection; over TLS (trusting the server's test CA) when the server was
+        started with tls_client set (tls_helpers.start_tls_server)."""
+        if self.tls_client is not None and "ssl_context" not in kw:
+            kw["ssl_context"] = self.tls_client
         return rcp_client.Connection(self.host, self.port, framing=framing, timeout=timeout, **kw)
 
     def send_signal(self, sig):
@@ -262,9 +267,27 @@ def module_server_factory(tmp_path_factory, request):
     _teardown(factory)
 
 
+def pytest_generate_tests(metafunc):
+    """A module with RUN_OVER_TLS = True runs its tests that use the module's `server` (and
+    `conn`) twice: over plain TCP and over TLS (the same protocol, inside TLS)."""
+    if getattr(metafunc.module, "RUN_OVER_TLS", False) and "transport" in metafunc.fixturenames:
+        metafunc.parametrize("transport", ["plain", "tls"], indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module")
-def server(module_server_factory):
-    """A default-config server shared by the tests of one module."""
+def transport(request):
+    return getattr(request, "param", "plain")
+
+
+@pytest.fixture(scope="module")
+def server(module_server_factory, transport, tmp_path_factory):
+    """A default-config server shared by the tests of one module (with TLS: see
+    pytest_generate_tests)."""
+    if transport == "tls":
+        import tls_helpers  # imports cli_helpers, which imports this module
+        pki = tls_helpers.Pki(tmp_path_factory.mktemp("pki"))
+        yield tls_helpers.start_tls_server(module_server_factory, pki)
+        return
     srv = module_server_factory()
     yield srv
 

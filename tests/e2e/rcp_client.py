@@ -12,6 +12,7 @@ import errno
 import json
 import select
 import socket
+import ssl
 import struct
 import time
 
@@ -317,9 +318,13 @@ class Connection:
     """
 
     def __init__(self, host, port, framing="rcpx", timeout=DEFAULT_TIMEOUT, connect=True,
-                 rcvbuf=None):
+                 rcvbuf=None, ssl_context=None, server_hostname=None):
         self.host = host
         self.port = port
+        # TLS: the socket is wrapped (and the handshake done) in connect(). MSG_PEEK based
+        # helpers (is_closed_now, has_pending_data) look at raw bytes and are plain-only.
+        self.ssl_context = ssl_context
+        self.server_hostname = server_hostname
         self.framing = framing
         self.timeout = timeout
         self.buf = bytearray()
@@ -337,6 +342,12 @@ class Connection:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.settimeout(self.timeout)
         s.connect((self.host, self.port))
+        if self.ssl_context is not None:
+            try:
+                s = self.ssl_context.wrap_socket(s, server_hostname=self.server_hostname)
+            except BaseException:
+                s.close()
+                raise
         self.sock = s
         return self
 
@@ -348,6 +359,12 @@ class Connection:
                 self.sock = None
 
     def shutdown_write(self):
+        """End our sending side. TLS: close_notify (TLS's end of input), then, as Python's
+        unwrap() does, wait for the server's close_notify; the connection is raw afterwards
+        (for expect_closed). Use it where the server is expected to send nothing more."""
+        if isinstance(self.sock, ssl.SSLSocket):
+            self.sock = self.sock.unwrap()
+            return
         self.sock.shutdown(socket.SHUT_WR)
 
     def __enter__(self):
@@ -401,10 +418,10 @@ class Connection:
         except socket.timeout:
             raise socket.timeout("timed out waiting for the server; buffered %r"
                                  % (bytes(self.buf[:200]),)) from None
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLError) as e:
             self.eof = True
-            raise ConnectionClosed("connection reset by the server; buffered %r"
-                                   % (bytes(self.buf[:200]),)) from None
+            raise ConnectionClosed("connection reset by the server (%s); buffered %r"
+                                   % (e, bytes(self.buf[:200]))) from None
         finally:
             if self.sock is not None:
                 self.sock.settimeout(self.timeout)
@@ -550,7 +567,7 @@ class Connection:
                 chunk = self.sock.recv(65536)
             except socket.timeout:
                 continue
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLError):
                 chunk = b""
             finally:
                 if self.sock is not None:
@@ -560,10 +577,34 @@ class Connection:
                 return time.monotonic() - start
             raise ProtocolError("server wrote %r instead of closing" % (chunk[:200],))
 
+    def _poll_tls(self, timeout):
+        """TLS: read what has arrived within `timeout` into the buffer (no MSG_PEEK through
+        TLS). Returns False at EOF."""
+        if self.sock.pending() == 0:
+            r, _, _ = select.select([self.sock], [], [], timeout)
+            if not r:
+                return True
+        self.sock.settimeout(0.0)
+        try:
+            chunk = self.sock.recv(1 << 20)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return True
+        except (ConnectionResetError, ssl.SSLError):
+            chunk = b""
+        finally:
+            self.sock.settimeout(self.timeout)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
     def is_closed_now(self):
         """Non-blocking: True if the server has closed (EOF/RST with no pending data)."""
         if self.eof:
             return True
+        if isinstance(self.sock, ssl.SSLSocket):
+            return not self._poll_tls(0) and not self.buf
         r, _, _ = select.select([self.sock], [], [], 0)
         if not r:
             return False
@@ -587,6 +628,9 @@ class Connection:
             return True
         if self.eof:
             return False
+        if isinstance(self.sock, ssl.SSLSocket):
+            self._poll_tls(timeout)
+            return bool(self.buf)
         r, _, _ = select.select([self.sock], [], [], timeout)
         if not r:
             return False

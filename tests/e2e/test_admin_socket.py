@@ -18,7 +18,7 @@ import pytest
 import rcp_client as rc
 from admin_helpers import (EXIT_ERROR, EXIT_OK, EXIT_UNAVAILABLE, AdminConnection, run_tool, socket_path,
                            tool_ok)
-from conftest import ServerProcess
+from conftest import EXIT_CONFIG, ServerProcess
 
 ADMIN_OPS = ["ADMIN_STATUS", "ADMIN_RELOAD", "ADMIN_CHECKPOINT_CREATE", "ADMIN_CHECKPOINT_RELEASE"]
 MAX_LINE = 64 * 1024
@@ -46,8 +46,9 @@ def test_status_command_prints_the_servers_status(server_factory):
             "states": ["a"], "initial": "a", "transitions": []}}))
         p = tool_ok(["status", "--data-dir", srv.data_dir])
         status = json.loads(p.stdout)
-        assert list(status) == ["state", "uptime_s", "connections", "subscriptions", "latest_offset", "pid", "version", "data_dir",
-                                "last_reload", "last_backup", "checkpoints_open"]
+        assert list(status) == ["state", "uptime_s", "connections", "subscriptions", "latest_offset", "pid", "version",
+                                "data_dir", "last_reload", "last_backup", "checkpoints_open", "tls",
+                                "connections_rejected", "reloads", "config_generation"]
         assert status["state"] == "ready"
         assert status["connections"] == 1  # this RCP connection
         assert status["subscriptions"] == {"instance": 0, "all": 0}
@@ -57,6 +58,10 @@ def test_status_command_prints_the_servers_status(server_factory):
         assert status["data_dir"] == str(srv.data_dir)
         assert status["last_reload"] is None and status["last_backup"] is None
         assert status["checkpoints_open"] == 0
+        assert status["tls"] is None  # plain listener (test_tls.py for TLS)
+        assert status["connections_rejected"] == {"tls_handshake": 0, "handshake_timeout": 0}
+        assert status["reloads"] == {"applied": 0, "rejected": 0}
+        assert status["config_generation"] == 1
         assert isinstance(status["uptime_s"], int) and status["uptime_s"] >= 0
     assert p.stdout.count("\n") == 1  # one JSON line
 
@@ -88,19 +93,32 @@ def test_status_without_a_server_exits_69(tmp_path):
 
 # ---- reload ---------------------------------------------------------------------------
 
-def test_reload_reports_that_reload_is_not_built(server_factory):
-    srv = server_factory()
-    p = run_tool(["reload", "--data-dir", srv.data_dir])
-    assert p.returncode == EXIT_ERROR
-    assert "configuration reload is not available in this build yet" in p.stderr
+def test_reload_through_the_tool_and_the_socket(server_factory, tmp_path):
+    """`rstmdbd reload` and ADMIN_RELOAD run the server's reload (test_reload.py has what a
+    reload changes): nothing changed, then a rejected one (exit 78, old state kept)."""
+    cfg = tmp_path / "rstmdb.yaml"
+    cfg.write_text("network:\n  idle_timeout_secs: 300\n")
+    srv = server_factory(["--config", cfg])
+    p = tool_ok(["reload", "--config", cfg, "--data-dir", srv.data_dir])
+    assert p.stdout == "reload applied: nothing changed\n", p.stdout
     with admin(srv) as a:
+        assert a.ok("ADMIN_RELOAD") == {"applied": True, "changed": [], "restart_required": []}
+        cfg.write_text("network:\n  idle_timeout_secs: -1\n")
         msg = a.request("ADMIN_RELOAD")
-        assert msg["status"] == "error"
-        assert msg["error"]["code"] == "BAD_REQUEST"
-        assert msg["error"]["details"] == {"reason": "not_built"}
-        assert a.ok("ADMIN_STATUS")["last_reload"] is None  # nothing was reloaded
-    assert "ADMIN_RELOAD on the admin socket: configuration reload is not available in this build yet" \
-        in srv.stdout_text()
+        assert msg["status"] == "error" and msg["error"]["code"] == "BAD_REQUEST", msg
+        assert msg["error"]["details"] == {"reason": "rejected"}
+        assert msg["error"]["message"].startswith("reload rejected: network.idle_timeout_secs (file:"), msg
+        assert msg["error"]["message"].endswith("; keeping previous configuration"), msg
+        status = a.ok("ADMIN_STATUS")
+        assert status["last_reload"]["result"] == "rejected"
+        assert status["last_reload"]["trigger"] == "ADMIN_RELOAD on the admin socket"
+        assert status["reloads"] == {"applied": 2, "rejected": 1}
+        assert status["config_generation"] == 3
+    # The tool reads the (now invalid) file itself first: a config error of its own, exit 78.
+    p = run_tool(["reload", "--data-dir", srv.data_dir, "--config", cfg])
+    assert p.returncode == EXIT_CONFIG, (p.returncode, p.stderr)
+    with srv.connect() as c:  # the server goes on with the old configuration
+        assert rc.assert_ok(c.request("INFO"))["auth_required"] is False
 
 
 def test_reload_without_a_server_exits_69(tmp_path):

@@ -3,9 +3,8 @@ store), SAN verification of DNS names and IP addresses, SNI for DNS names only,
 --server-name, --insecure, mTLS, TLS environment variables, configuration errors, and
 plaintext/TLS mismatches; plus connect and request timeouts.
 
-Part 1 runs against the RCP test peer over Python's ssl (cli_helpers.RcpPeer), because
-rstmdbd does not implement TLS yet. Part 2 runs against rstmdbd with tls.enabled; it is xfail
-with the exact reason while the server lacks TLS."""
+Part 1 runs against the RCP test peer over Python's ssl (cli_helpers.RcpPeer), for what needs
+a scripted or misbehaving peer. Part 2 runs the same client against rstmdbd with tls.enabled."""
 
 import re
 import socket
@@ -14,7 +13,6 @@ import time
 
 import pytest
 
-import conftest
 from cli_helpers import (CertAuthority, Cli, ORDER_DEF, TOKEN, TOKEN_HASH, RcpPeer, auth_args,
                          run_cli, server_tls_context)
 
@@ -263,24 +261,15 @@ def tls_args(pki, mtls=False):
     return args
 
 
-def start_tls_server(server_factory, monkeypatch, args):
-    """rstmdbd with TLS; xfail (with the reason) while the server has no TLS listener."""
-    monkeypatch.setattr(conftest, "LISTEN_RE",
-                        re.compile(r"Server listening on 127\.0\.0\.1:(\d+) \((?:plain|tls|TLS)\)"))
-    srv = server_factory(args, start=False)
-    try:
-        srv.start()
-    except pytest.fail.Exception:
-        pytest.xfail("rstmdbd did not start with tls.enabled=true (TLS not implemented yet?):\n"
-                     + srv.output())
-    if "(plain)" in srv.stdout_text() or "tls: disabled" in srv.stdout_text():
-        pytest.xfail("rstmdbd does not implement TLS yet: with tls.enabled=true it logs "
-                     "'tls: disabled' and listens in plain text; waiting for server support")
+def start_tls_server(server_factory, args):
+    """rstmdbd with its whole listener on TLS."""
+    srv = server_factory(args)
+    assert "Server listening on 127.0.0.1:%d (tls)" % srv.port in srv.stdout_text(), srv.output()
     return srv
 
 
-def test_server_tls_commands(server_factory, monkeypatch, pki, tmp_path):
-    srv = start_tls_server(server_factory, monkeypatch, tls_args(pki) + auth_args(TOKEN_HASH))
+def test_server_tls_commands(server_factory, pki, tmp_path):
+    srv = start_tls_server(server_factory, tls_args(pki) + auth_args(TOKEN_HASH))
     cli = Cli("localhost", srv.port, tmp_path, token=TOKEN, extra=["--tls", "--ca-cert", pki["ca"]])
     assert cli.ok("ping") == "PONG\n"
     assert cli.json("info")["auth_required"] is True
@@ -294,8 +283,8 @@ def test_server_tls_commands(server_factory, monkeypatch, pki, tmp_path):
     assert r.rc == 1
 
 
-def test_server_mutual_tls(server_factory, monkeypatch, pki, tmp_path):
-    srv = start_tls_server(server_factory, monkeypatch, tls_args(pki, mtls=True))
+def test_server_mutual_tls(server_factory, pki, tmp_path):
+    srv = start_tls_server(server_factory, tls_args(pki, mtls=True))
     cert, key = pki["client"]
     ok = Cli("localhost", srv.port, tmp_path,
              extra=["--ca-cert", pki["ca"], "--client-cert", cert, "--client-key", key])

@@ -7,6 +7,9 @@ import pytest
 
 import rcp_client as rc
 
+# The protocol over TLS too (conftest.pytest_generate_tests): the tests on the module's server.
+RUN_OVER_TLS = True
+
 PING_REQ = b'{"type":"request","id":"1","op":"PING","params":{}}'
 PING_RESP = b'{"type":"response","id":"1","status":"ok","result":{"pong":true}}'
 PING_RCPX_FRAME = bytes.fromhex(

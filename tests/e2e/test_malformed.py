@@ -8,6 +8,9 @@ import pytest
 
 import rcp_client as rc
 
+# The protocol over TLS too (conftest.pytest_generate_tests): the tests on the module's server.
+RUN_OVER_TLS = True
+
 PING = rc.dumps(rc.make_request("PING", {}, id="1"))
 
 

@@ -7,6 +7,9 @@ import rcp_client as rc
 from data_helpers import (DB, ORDER_DEF, ORDER_GUARD, TICK_DEF,  # noqa: F401,F811
                           assert_param_error, check_entry_shape, db, dump_ordered, sdb, uniq)
 
+# The protocol over TLS too (conftest.pytest_generate_tests): the tests on the module's server.
+RUN_OVER_TLS = True
+
 REVIEW_DEF = {"states": ["review", "approved", "manual", "rejected"], "initial": "review",
               "transitions": [
                   {"from": "review", "event": "DECIDE", "to": "approved", "guard": "ctx.score >= 80"},

@@ -7,6 +7,9 @@ from data_helpers import (ORDER_DEF, SIMPLE_DEF, SIMPLE_SUM, TICK_DEF,  # noqa: 
                           assert_param_error, check_error_object, db, sdb, uniq)
 
 
+# The protocol over TLS too (conftest.pytest_generate_tests): the tests on the module's server.
+RUN_OVER_TLS = True
+
 def op(name, params=None, **kw):
     o = {"op": name}
     if params is not None:

@@ -8,6 +8,9 @@ from data_helpers import (DB, INSTANCE_KEYS, LIST_ITEM_KEYS, ORDER_DEF, SIMPLE_D
                           db, keys_in_order, now_ms, sdb, uniq)
 
 
+# The protocol over TLS too (conftest.pytest_generate_tests): the tests on the module's server.
+RUN_OVER_TLS = True
+
 @pytest.fixture(scope="module")
 def mach(server):
     """A machine on the module server: SIMPLE_DEF as v1, ORDER_DEF as v2."""

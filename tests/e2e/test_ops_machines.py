@@ -36,6 +36,9 @@ ROW4 = ('{"states":["a"],"initial":"a","transitions":[],'
         '"meta":{"z":{"y":2,"x":[3,{"k":"\\u00e9\\n"}]},"a":"q\\"/"}}')
 
 
+# The protocol over TLS too (conftest.pytest_generate_tests): the tests on the module's server.
+RUN_OVER_TLS = True
+
 def put_raw(d, machine, version, definition_json, extra=""):
     params = ('{"machine":%s,"version":%d,"definition":%s%s}'
               % (json.dumps(machine), version, definition_json, extra))

@@ -8,6 +8,9 @@ import pytest
 import rcp_client as rc
 from data_helpers import DB, SIMPLE_DEF, TICK_DEF, check_wal_read_result, db, sdb, uniq  # noqa: F401,F811
 
+# The protocol over TLS too (conftest.pytest_generate_tests): the tests on the module's server.
+RUN_OVER_TLS = True
+
 MAX_ENTRY = 16711680
 ENTRY_TOO_LARGE_RE = re.compile(r"^change-log entry too large \((\d+) bytes, max 16711680\)$")
 

@@ -11,6 +11,9 @@ from data_helpers import (COMPACT_KEYS, DB, HEX8_RE, IO_KEYS, ORDER_DEF, SIMPLE_
                           check_entry_shape, check_timestamp, check_wal_read_result, db,
                           dump_ordered, is_int, now_ms, sdb, uniq)
 
+# The protocol over TLS too (conftest.pytest_generate_tests): the tests on the module's server.
+RUN_OVER_TLS = True
+
 EMPTY_READ = {"records": [], "next_offset": 0, "entries": [], "hasMore": False, "nextOffset": 0}
 RETAIN_NONE = ["--set", "compaction.retain_entries=0", "--set", "compaction.retain_secs=0"]
 FLUSH_ON = ["--set", "storage.allow_flush_all=true"]

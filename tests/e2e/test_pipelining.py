@@ -9,6 +9,9 @@ import pytest
 import rcp_client as rc
 
 
+# The protocol over TLS too (conftest.pytest_generate_tests): the tests on the module's server.
+RUN_OVER_TLS = True
+
 @pytest.mark.parametrize("framing", rc.FRAMINGS)
 def test_1000_pipelined_pings_in_one_write(server, framing):
     with server.connect(framing) as c:

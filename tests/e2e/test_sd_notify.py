@@ -168,6 +168,21 @@ def test_sigterm_sends_stopping_and_exits_0(server_factory, systemd):
     assert "Server stopped" in srv.stdout_text()
 
 
+def test_reload_is_bracketed_with_reloading_and_ready(server_factory, systemd):
+    """SIGHUP (Type=notify-reload's reload): RELOADING=1 with MONOTONIC_USEC, then READY=1."""
+    srv = launch(server_factory, {"NOTIFY_SOCKET": systemd.address})
+    systemd.wait_for("READY", "1", STARTUP_TIMEOUT, srv.proc)
+    port_after_ready(srv)
+    srv.send_signal(signal.SIGHUP)
+    reloading = systemd.wait_for("RELOADING", "1", 5, srv.proc)
+    assert int(reloading[2]["MONOTONIC_USEC"]) > 0, reloading[3]
+    assert reloading[2]["STATUS"] == "reloading configuration", reloading[3]
+    ready = systemd.wait_for("READY", "1", 5, srv.proc)
+    assert ready[0] >= reloading[0]
+    assert ready[2]["STATUS"].startswith("ready; "), ready[3]
+    assert "reload applied: no changes" in srv.stdout_text()
+
+
 def test_abstract_namespace_socket(server_factory, tmp_path):
     fake = FakeSystemd(tmp_path, abstract=True)
     try:

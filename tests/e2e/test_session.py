@@ -5,6 +5,9 @@ import pytest
 
 import rcp_client as rc
 
+# The protocol over TLS too (conftest.pytest_generate_tests): the tests on the module's server.
+RUN_OVER_TLS = True
+
 HELLO_KEYS = ["protocol_version", "wire_mode", "server_name", "server_version", "features"]
 INFO_KEYS = ["server_name", "server_version", "implementation", "protocol_version", "features",
              "max_frame_bytes", "max_payload_bytes", "max_batch_ops", "auth_required"]

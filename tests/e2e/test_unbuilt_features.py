@@ -1,7 +1,7 @@
 """Honest configuration: a configured feature that is not built refuses to start, and INFO/HELLO
 advertise only what works (STANDARDS; runtime.md §1.2; config/features.hpp).
 
-Until TLS, the metrics endpoint and the access log are built, turning one of them on is a
+Until the metrics endpoint and the access log are built (TLS is: test_tls.py), turning one of them on is a
 config error (exit 78, one line naming key and source), for `serve` and `check-config` alike; keys
 that only tune them warn that they have no effect yet. When a feature lands, its flag in
 config/features.cpp flips and the matching case here moves to that feature's own tests.
@@ -14,9 +14,6 @@ from conftest import EXIT_CONFIG, run_rstmdbd
 
 REFUSED = [
     # (how it is set, expected "KEY (SOURCE): cannot be VALUE yet" fragment)
-    (["--set", "tls.enabled=true", "--set", "tls.cert_path=/nonexistent.pem",
-      "--set", "tls.key_path=/nonexistent.key"],
-     {}, 'tls.enabled (flag --set): cannot be true yet: this rstmdbd is built without TLS'),
     ([], {"RSTMDB_METRICS_ENABLED": "true"},
      'metrics.enabled (env RSTMDB_METRICS_ENABLED): cannot be true yet: this rstmdbd is built '
      'without the metrics'),
@@ -49,27 +46,23 @@ def test_enabling_an_unbuilt_feature_refuses_to_start(tmp_path, args, env, expec
 
 def test_file_source_is_named_with_position(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("network:\n  max_connections: 10\ntls:\n  enabled: true\n"
-                   "  cert_file: /x.pem\n  key_file: /x.key\n")
+    cfg.write_text("network:\n  max_connections: 10\nmetrics:\n  enabled: true\n")
     r = run_rstmdbd(["check-config", "--config", str(cfg)])
     err = r.stderr.decode()
     assert r.returncode == EXIT_CONFIG, err
-    assert ("rstmdbd: config error: tls.enabled (file:%s:4:12): cannot be true yet" % cfg) in err, err
+    assert ("rstmdbd: config error: metrics.enabled (file:%s:4:12): cannot be true yet" % cfg) in err, err
 
 
 def test_tuning_keys_of_unbuilt_features_warn_but_start(server_factory):
-    srv = server_factory(["--set", "network.handshake_timeout_secs=3",
+    srv = server_factory(["--set", "network.handshake_timeout_secs=3",  # TLS is built: no warning
                           "--set", "watch.max_subscriptions_per_connection=8"],
                          env={"RSTMDB_WATCH_QUEUE_EVENTS": "64"})
     with srv.connect() as c:
         c.ping()
     out = srv.stdout_text()
     warned = [line for line in out.splitlines() if "has no effect yet" in line]
-    # Subscriptions are built: their watch.* keys take effect without a word.
-    assert len(warned) == 1, out
-    assert ("network.handshake_timeout_secs (flag --set)" in warned[0]
-            and "built without TLS" in warned[0]), warned
-    assert " WARN " in warned[0] or '"level":"warn"' in warned[0], warned
+    # TLS and subscriptions are built: their tuning keys take effect without a word.
+    assert warned == [], out
     assert "watch." not in out, out
 
 
@@ -79,9 +72,9 @@ def test_check_config_reports_the_same_warnings(tmp_path):
                      "--set", "watch.queue_bytes=1048576"])
     assert r.returncode == 0, r.stderr.decode()
     err = r.stderr.decode()
-    assert ("rstmdbd: config warning: network.handshake_timeout_secs (flag --set): has no effect "
-            "yet: this rstmdbd is built without TLS") in err, err
-    assert "watch.queue_bytes" not in err, err
+    # TLS and subscriptions are built: their tuning keys are ordinary keys, not warnings.
+    assert "has no effect" not in err, err
+    assert "handshake_timeout_secs" not in err and "watch.queue_bytes" not in err, err
 
 
 def test_defaults_spelled_out_are_not_refused(tmp_path):

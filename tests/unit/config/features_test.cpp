@@ -32,11 +32,15 @@ TEST_CASE("every feature key is a registered key, listed once", "[config][featur
 
 TEST_CASE("keys that turn on an unbuilt feature are refused, naming key and source", "[config][features]") {
   // Nothing of these is built yet; the test changes with the flag in features.cpp.
-  REQUIRE_FALSE(FeatureSet::this_build().has(Feature::Tls));
   REQUIRE_FALSE(FeatureSet::this_build().has(Feature::Metrics));
   REQUIRE_FALSE(FeatureSet::this_build().has(Feature::AccessLog));
 
-  LoadResult r = load_this_build("tls:\n  enabled: true\n  cert_file: /c.pem\n  key_file: /k.pem\n");
+  // A build without TLS (FeatureSet without it) refuses tls.enabled the same way.
+  LoadOptions no_tls;
+  no_tls.features = FeatureSet{};
+  no_tls.check_files = false;
+  LoadResult r = load_config_from_string("tls:\n  enabled: true\n  cert_file: /c.pem\n  key_file: /k.pem\n",
+                                         no_tls, "/etc/rstmdb/config.yaml");
   INFO(joined(r.errors));
   CHECK(r.errors.size() == 1);
   CHECK(
@@ -69,8 +73,25 @@ TEST_CASE("turning a feature off explicitly, or leaving it at its default, is fi
   CHECK(r.warnings.empty());
 }
 
+TEST_CASE("TLS is built: tls.enabled and its tuning keys are ordinary keys", "[config][features]") {
+  REQUIRE(FeatureSet::this_build().has(Feature::Tls));
+  const LoadResult r = load_this_build(
+      "network: {handshake_timeout_secs: 3}\ntls:\n  enabled: true\n  cert_file: /c.pem\n  key_file: "
+      "/k.pem\n");
+  INFO(joined(r.errors) << joined(r.warnings));
+  CHECK(r.ok());
+  CHECK(r.warnings.empty());
+  CHECK(r.config.tls.enabled);
+  CHECK(r.config.network.handshake_timeout_secs == 3);
+}
+
 TEST_CASE("tuning keys of an unbuilt feature warn that they have no effect yet", "[config][features]") {
-  const LoadResult r = load_this_build("network: {handshake_timeout_secs: 3}\n");
+  LoadOptions no_tls;
+  no_tls.features = FeatureSet{Feature::Subscriptions};
+  no_tls.check_files = false;
+  no_tls.env = {{"RSTMDB_WATCH_QUEUE_EVENTS", "100"}};
+  LoadResult r =
+      load_config_from_string("network: {handshake_timeout_secs: 3}\n", no_tls, "/etc/rstmdb/config.yaml");
   INFO(joined(r.errors) << joined(r.warnings));
   CHECK(r.ok());
   CHECK(r.warnings.size() == 1);
