@@ -276,7 +276,7 @@ void Session::on_events(EventBatch batch) {
   // created its subscription, are answered first (protocol.md §7 rules 4 and 6).
   events_.accept(std::move(batch), front_slot_id_ + slots_.size());
   if (closed_ || events_.empty() || (input_done_ && slots_.empty() && !draining_)) return;
-  if (!write_now()) wake_writer();
+  flush_soon();
 }
 
 void Session::deliver(std::uint64_t slot, Reply reply) {
@@ -523,7 +523,18 @@ void Session::complete(std::uint64_t slot_id, Reply reply) {
     wake_reader();
   }
   start_ready_requests();
-  if (!write_now()) wake_writer();
+  flush_soon();
+}
+
+void Session::flush_soon() {
+  // Not at once: the replies of a group arrive as a run of handlers on this thread, and they
+  // leave in one write (one syscall) after the last of them, instead of one write each.
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  asio::post(transport_.get_executor(), [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    if (!self->write_now()) self->wake_writer();
+  });
 }
 
 bool Session::write_now() {

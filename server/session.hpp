@@ -188,6 +188,9 @@ class Session final : public ReplySink, public EventSink, public std::enable_sha
   // Tells the registry the connection is gone (frees its slot); once, from close() or from
   // graceful_close() before the FIN.
   void leave_registry(std::string_view reason);
+  // Writes what is ready once the handlers already queued on this thread have run (one
+  // write for a run of completions); falls back to waking the writer coroutine.
+  void flush_soon();
 
   Transport transport_;
   SessionLimits limits_;
@@ -204,6 +207,7 @@ class Session final : public ReplySink, public EventSink, public std::enable_sha
   std::deque<Slot> slots_;           // unanswered or unwritten requests, in arrival order
   std::uint64_t front_slot_id_ = 0;  // id of slots_.front()
   bool left_registry_ = false;
+  bool flush_posted_ = false;          // a flush_soon() is queued
   std::size_t next_to_start_ = 0;      // index into slots_ of the first request not yet started
   std::size_t unfinished_reads_ = 0;   // started, not ready, not writes
   std::size_t unfinished_writes_ = 0;  // started, not ready, writes

@@ -360,6 +360,7 @@ SERIAL_FILES = frozenset({
     "test_bounds_memory.py",
     "test_bounds_pipeline.py",
     "test_backup_hot.py",
+    "test_cli_repl.py",  # a pseudo-terminal's raw-mode switch races a loaded machine
     "test_crash.py",
     "test_disk_full.py",
     "test_ops_durability.py",
