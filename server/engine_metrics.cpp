@@ -42,8 +42,8 @@ EngineMetrics::EngineMetrics(prometheus::Registry& registry)
       group_commit_size_(single_histogram(registry, "rstmdb_wal_group_commit_size",
                                           "Log writes made durable by one sync", group_size_buckets())),
       transitions_(prometheus::BuildCounter()
-                       .Name("rstmdb_transitions_total")
-                       .Help("Applied events, by machine and transition")
+                       .Name(std::string(kTransitionsName))
+                       .Help(std::string(kTransitionsHelp))
                        .Register(registry)) {
   auto& compactions = prometheus::BuildCounter()
                           .Name("rstmdb_compactions_total")

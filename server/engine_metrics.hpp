@@ -33,6 +33,8 @@ class EngineMetrics final : public engine::EngineObserver {
   // make every scrape huge; far above what real state machines define.
   static constexpr std::size_t kMaxTransitionSeries = 10000;
   static constexpr std::string_view kOverflowLabel = "(other)";
+  static constexpr std::string_view kTransitionsName = "rstmdb_transitions_total";
+  static constexpr std::string_view kTransitionsHelp = "Applied events, by machine and transition";
 
   explicit EngineMetrics(prometheus::Registry& registry);
 

@@ -3,6 +3,8 @@
 #include "server/process_metrics.hpp"
 
 #include <prometheus/text_serializer.h>
+
+#include <algorithm>
 #include <boost/json/object.hpp>
 
 namespace rstmdb::server {
@@ -264,6 +266,15 @@ std::string ServerMetrics::scrape() const {
     sources = sources_;
   }
   std::vector<MetricFamily> families = registry_.Collect();
+  // prometheus-cpp leaves a family without children out of Collect(); the transitions family
+  // is announced (HELP and TYPE) before the first event all the same.
+  if (std::none_of(families.begin(), families.end(),
+                   [](const MetricFamily& f) { return f.name == EngineMetrics::kTransitionsName; })) {
+    families.push_back(MetricFamily{std::string(EngineMetrics::kTransitionsName),
+                                    std::string(EngineMetrics::kTransitionsHelp),
+                                    MetricType::Counter,
+                                    {}});
+  }
   for (auto& f : requests_.collect())
     families.push_back(std::move(f));
   for (auto& f : collect_state(sources))
