@@ -50,15 +50,29 @@ HealthState::Report HealthState::report(Clock::time_point now) const {
   return r;
 }
 
-std::string_view HealthState::phase_name(Phase phase) noexcept {
+HealthState::State HealthState::Report::state() const noexcept {
+  if (phase == Phase::Failed || !storage_ok) return State::Failed;
   switch (phase) {
     case Phase::Starting:
-      return "starting";
-    case Phase::Ready:
-      return "ready";
+      return State::Starting;
     case Phase::Draining:
+      return State::Draining;
+    default:
+      return event_loop_ok && listener_ok ? State::Ready : State::Degraded;
+  }
+}
+
+std::string_view HealthState::state_name(State state) noexcept {
+  switch (state) {
+    case State::Starting:
+      return "starting";
+    case State::Ready:
+      return "ready";
+    case State::Degraded:
+      return "degraded";
+    case State::Draining:
       return "draining";
-    case Phase::Failed:
+    case State::Failed:
       return "failed";
   }
   return "failed";
@@ -76,10 +90,12 @@ std::string failure_reason(HealthCheck check, const HealthState::Report& r) {
     if (!r.storage_ok) return "storage failed: " + r.storage_error;
     return stalled_text(r);
   }
-  if (r.phase != HealthState::Phase::Ready) return std::string(HealthState::phase_name(r.phase));
-  if (!r.storage_ok) return "failed";
-  if (!r.event_loop_ok) return "ready (" + stalled_text(r) + ")";
-  return "ready (listener closed)";
+  const auto state = r.state();
+  std::string out(HealthState::state_name(state));
+  if (state == HealthState::State::Degraded) {
+    out += r.event_loop_ok ? " (listener not accepting)" : " (" + stalled_text(r) + ")";
+  }
+  return out;
 }
 
 }  // namespace
@@ -96,8 +112,7 @@ HealthResponse render_health(HealthCheck check, bool json, const HealthState::Re
     } else {
       out.body = ok ? "READY" : "NOT READY: " + failure_reason(check, report);
     }
-    out.body += '\n';
-    return out;
+    return out;  // exactly the words of runtime.md §4.1, no newline (probes may compare them)
   }
   out.content_type = "application/json";
   std::string& b = out.body;
@@ -106,7 +121,7 @@ HealthResponse render_health(HealthCheck check, bool json, const HealthState::Re
   b += "{\"status\":\"";
   b += status;
   b += "\",\"state\":\"";
-  b += HealthState::phase_name(report.phase);
+  b += HealthState::state_name(report.state());
   b += "\",\"checks\":{\"storage\":\"";
   b += report.storage_ok ? "ok" : "failed";
   b += "\",\"event_loop\":\"";

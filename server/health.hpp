@@ -1,19 +1,24 @@
 // The server's health as the HTTP endpoint reports it (runtime.md §4.1): the lifecycle state
 // and the three checks behind /health (liveness) and /ready, /healthz (readiness).
 //
-//   state     starting → ready → draining, or → failed from any of them (a storage failure:
-//             fail-stop; the server drains and exits 1). There is no "degraded".
-//   storage   ok, or failed (with the storage error)
+//   phase     starting -> ready -> draining, or -> failed from any of them (a storage failure:
+//             fail-stop; the server drains and exits 1). Set by the server.
+//   storage   ok, or failed (with the storage error): the engine's fail-stop latch
 //   event_loop ok while the main io_context has run its heartbeat timer within
 //             kEventLoopDeadline (the timer ticks every second; before the loop first runs the
 //             check passes, since nothing can be stuck yet)
-//   listener  ok while the RCP listener accepts; closed before it is bound and after shutdown
-//             began
+//   listener  ok while the RCP listener accepts; closed before it is bound, while accepting is
+//             paused (out of file descriptors) and after shutdown began
+//
+// The state reported (Report::state) is the phase, except that a server in phase ready whose
+// event loop is stalled or whose listener is not accepting is `degraded`, and a failed storage
+// is `failed` from the moment the latch trips: starting | ready | degraded | draining | failed
+// (docs/decisions.md "Health states").
 //
 // /health is 200 when the event loop and storage are ok (a draining server is alive: a
-// supervisor must not kill it mid-drain). /ready and /healthz are 200 only in state ready
-// with all three checks ok. Thread-safety: every member function may be called from any
-// thread; the HTTP endpoint reads while the server writes.
+// supervisor must not kill it mid-drain). /ready and /healthz are 200 only in state ready.
+// Thread-safety: every member function may be called from any thread; the HTTP endpoint
+// reads while the server writes.
 #pragma once
 
 #include <atomic>
@@ -30,6 +35,7 @@ class HealthState {
  public:
   using Clock = std::chrono::steady_clock;
   enum class Phase : unsigned char { Starting, Ready, Draining, Failed };
+  enum class State : unsigned char { Starting, Ready, Degraded, Draining, Failed };
   static constexpr auto kEventLoopDeadline = std::chrono::seconds(5);
 
   explicit HealthState(Clock::time_point now = Clock::now());
@@ -50,13 +56,12 @@ class HealthState {
     std::string storage_error;  // when !storage_ok
     std::chrono::milliseconds event_loop_silence{0};
     bool live() const noexcept { return storage_ok && event_loop_ok; }
-    bool ready() const noexcept {
-      return phase == Phase::Ready && storage_ok && event_loop_ok && listener_ok;
-    }
+    State state() const noexcept;
+    bool ready() const noexcept { return state() == State::Ready; }
   };
   Report report(Clock::time_point now = Clock::now()) const;
 
-  static std::string_view phase_name(Phase phase) noexcept;  // starting | ready | draining | failed
+  static std::string_view state_name(State state) noexcept;  // starting | ready | degraded | ...
 
  private:
   std::atomic<Phase> phase_{Phase::Starting};

@@ -10,6 +10,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -33,12 +34,6 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 // After an accept failure (out of descriptors): pause, so the thread does not spin.
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 constexpr std::string_view kServerHeader = "rstmdb-cpp/" RSTMDB_VERSION;
-
-bool is_quiet_close(const boost::system::error_code& ec) {
-  return ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
-         ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
-         ec == asio::error::broken_pipe;
-}
 
 }  // namespace
 
@@ -164,24 +159,36 @@ class HttpEndpoint::Impl {
       ~Slot() { --open; }
     } slot{open_};
     beast::tcp_stream stream(std::move(socket));
-    // Room for the largest header block the parser accepts, so header_limit (431) trips first.
-    beast::flat_buffer buffer(kMaxHeaderBytes + 1024);
+    // A request is its header block (GET and HEAD have no body): read up to and including the
+    // blank line into `raw`, at most kMaxHeaderBytes (start line, fields and the blank line,
+    // exactly), then parsed by Beast. Bytes after it (a pipelined request) stay in `raw`.
+    std::string raw;
+    raw.reserve(1024);
     for (;;) {
+      stream.expires_after(kTimeout);
+      auto [read_ec, n] = co_await asio::async_read_until(stream, asio::dynamic_buffer(raw, kMaxHeaderBytes),
+                                                          "\r\n\r\n", kUseTuple);
       http::request_parser<http::empty_body> parser;
       parser.header_limit(kMaxHeaderBytes);
-      stream.expires_after(kTimeout);
-      auto [read_ec, n] = co_await http::async_read(stream, buffer, parser, kUseTuple);
-      if (read_ec) {
-        if (is_quiet_close(read_ec) || read_ec == http::error::partial_message) co_return;
+      parser.eager(true);
+      bool too_large = read_ec == asio::error::not_found;  // the limit was reached first
+      boost::system::error_code parse_ec;
+      if (read_ec && !too_large) co_return;  // closed, reset, timed out: nothing to answer
+      if (!too_large) {
+        parser.put(asio::buffer(raw.data(), n), parse_ec);
+        if (!parse_ec && !parser.is_done()) parse_ec = http::error::unexpected_body;  // a body follows
+        too_large = parse_ec == http::error::header_limit;
+        raw.erase(0, n);
+      }
+      if (too_large || parse_ec) {
         // Malformed, too large, or with a body: say so once and close.
         http::response<http::string_body> bad;
         bad.version(11);
-        bad.result(read_ec == http::error::header_limit ? http::status::request_header_fields_too_large
-                                                        : http::status::bad_request);
+        bad.result(too_large ? http::status::request_header_fields_too_large : http::status::bad_request);
         bad.set(http::field::server, kServerHeader);
         bad.set(http::field::content_type, "text/plain; charset=utf-8");
         bad.keep_alive(false);
-        bad.body() = "bad request\n";
+        bad.body() = too_large ? "request header too large\n" : "bad request\n";
         bad.prepare_payload();
         stream.expires_after(kTimeout);
         co_await http::async_write(stream, bad, kUseTuple);

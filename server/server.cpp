@@ -153,6 +153,11 @@ Server::Server(StartupConfig startup, engine::Engine& engine, storage::Store& st
     services_.request_metrics = &metrics->requests();
     metrics->set_connection_sources([this] { return static_cast<std::uint64_t>(live_sessions()); },
                                     [this] { return static_cast<std::uint64_t>(max_connections_.load()); });
+    metrics->set_backup_source([this]() -> std::optional<double> {
+      const auto b = checkpoints_.last_backup();
+      if (!b) return std::nullopt;
+      return std::chrono::duration<double>(b->at.time_since_epoch()).count();
+    });
   }
   services_.run_blocking = [this](std::function<void()> work) {
     asio::post(blocking_pool_, std::move(work));
@@ -178,6 +183,9 @@ std::optional<protocol::Error> Server::EngineChangeLog::read(
 }
 
 Server::~Server() {
+  // The endpoint's thread reads members declared after observability_ (sessions, checkpoints):
+  // it stops before any of them is destroyed, whichever way run() returned.
+  observability_.stop_http();
   if (reserve_fd_ >= 0) ::close(reserve_fd_);
 }
 
@@ -413,8 +421,10 @@ asio::awaitable<void> Server::accept_loop() {
         ec.message(), fd_budget_.after.soft, live_sessions(), shed,
         std::chrono::duration_cast<std::chrono::milliseconds>(backoff).count());
     accept_backoff_timer_.expires_after(backoff);
+    observability_.health().set_listener_open(false);  // /ready: degraded while paused
     co_await accept_backoff_timer_.async_wait(kUseTuple);
     if (shutting_down_) co_return;
+    observability_.health().set_listener_open(true);
     backoff = std::min<std::chrono::steady_clock::duration>(backoff * 2, kAcceptBackoffMax);
   }
 }
