@@ -1,5 +1,7 @@
 #include "server/batch_errors.hpp"
 
+#include <charconv>
+
 namespace rstmdb::server {
 
 namespace {
@@ -57,6 +59,35 @@ void for_each_batch_element_error(std::string_view s,
     if (pos == std::string_view::npos || pos >= s.size() || s[pos] != ',') return;
     ++pos;
   }
+}
+
+std::optional<std::uint64_t> top_level_uint(std::string_view s, std::string_view key) {
+  if (s.empty() || s.front() != '{') return std::nullopt;
+  std::size_t pos = 1;
+  while (pos < s.size() && s[pos] == '"') {
+    const std::size_t key_end = skip_string(s, pos);
+    if (key_end == std::string_view::npos || key_end >= s.size() || s[key_end] != ':') return std::nullopt;
+    const std::string_view name = s.substr(pos + 1, key_end - pos - 2);
+    std::size_t value = key_end + 1;
+    if (value >= s.size()) return std::nullopt;
+    if (name == key) {
+      std::uint64_t v = 0;
+      auto [end, ec] = std::from_chars(s.data() + value, s.data() + s.size(), v);
+      if (ec != std::errc() || end == s.data() + value || (*end != ',' && *end != '}')) return std::nullopt;
+      return v;
+    }
+    // Skip the value: a string, an object or array, or a scalar up to the next ',' or '}'.
+    if (s[value] == '"') {
+      value = skip_string(s, value);
+    } else if (s[value] == '{' || s[value] == '[') {
+      value = skip_container(s, value);
+    } else {
+      value = s.find_first_of(",}", value);
+    }
+    if (value == std::string_view::npos || value >= s.size() || s[value] != ',') return std::nullopt;
+    pos = value + 1;
+  }
+  return std::nullopt;
 }
 
 }  // namespace rstmdb::server

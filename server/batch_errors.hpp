@@ -10,12 +10,20 @@
 
 #include "protocol/error.hpp"
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string_view>
 
 namespace rstmdb::server {
 
 void for_each_batch_element_error(std::string_view result_json,
                                   const std::function<void(protocol::ErrorCode)>& on_error);
+
+// The unsigned integer value of the top-level member `key` of a compact JSON object text the
+// engine wrote (e.g. a write's "wal_offset", for the request log lines), found the same way:
+// members of nested values (a ctx with a "wal_offset" key) are skipped. None if absent or not
+// an unsigned integer.
+std::optional<std::uint64_t> top_level_uint(std::string_view object_json, std::string_view key);
 
 }  // namespace rstmdb::server

@@ -4,6 +4,7 @@
 #include "protocol/frame.hpp"
 #include "protocol/frame_encoder.hpp"
 #include "server/auth.hpp"
+#include "server/batch_errors.hpp"
 #include "server/logging.hpp"
 #include "server/rate_limited_warning.hpp"
 #include "server/tls_context.hpp"
@@ -66,6 +67,7 @@ std::optional<protocol::ErrorCode> error_code_of(const Reply& r) {
 
 // The result's wal_offset, for the log lines.
 std::optional<std::uint64_t> wal_offset_of(const Reply& r) {
+  if (const auto* text = std::get_if<std::string>(&r.outcome)) return top_level_uint(*text, "wal_offset");
   const auto* result = std::get_if<boost::json::object>(&r.outcome);
   const auto* v = result != nullptr ? result->if_contains("wal_offset") : nullptr;
   if (v != nullptr && v->is_uint64()) return v->get_uint64();

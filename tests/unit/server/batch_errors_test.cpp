@@ -39,3 +39,18 @@ TEST_CASE("batch errors: nothing inside a result is mistaken for an element", "[
   // An unknown code is not counted.
   CHECK(errors_of(R"({"results":[{"status":"error","error":{"code":"FROB"}}]})").empty());
 }
+
+TEST_CASE("result texts: a top-level unsigned member, never one of a nested value", "[server][metrics]") {
+  using rstmdb::server::top_level_uint;
+  CHECK(top_level_uint(R"({"instance_id":"a","state":"s","wal_offset":12})", "wal_offset") == 12u);
+  CHECK(top_level_uint(
+            R"({"from_state":"a","ctx":{"wal_offset":99,"x":[1,{"wal_offset":5}]},"s":"\"wal_offset\":7",)"
+            R"("wal_offset":3,"applied":true})",
+            "wal_offset") == 3u);
+  CHECK(!top_level_uint(R"({"ctx":{"wal_offset":99}})", "wal_offset"));
+  CHECK(!top_level_uint(R"({"wal_offset":-1})", "wal_offset"));
+  CHECK(!top_level_uint(R"({"wal_offset":"5"})", "wal_offset"));
+  CHECK(!top_level_uint(R"({"wal_offset":1.5})", "wal_offset"));
+  CHECK(!top_level_uint("", "wal_offset"));
+  CHECK(!top_level_uint(R"({"a":)", "wal_offset"));
+}
