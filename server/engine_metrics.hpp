@@ -1,29 +1,39 @@
 // The storage series of runtime.md §4.2, fed by the engine through its observer interface
-// (engine/engine_observer.hpp), registered in the server's prometheus-cpp registry:
+// (engine/engine_observer.hpp):
 //   rstmdb_wal_write_duration_seconds   histogram  a group's storage write (durable under the policy)
 //   rstmdb_wal_fsync_duration_seconds   histogram  each sync (every_write: the synced write)
 //   rstmdb_wal_group_commit_size        histogram  log writes covered by one sync; 1..1024, powers of 2
 //   rstmdb_transitions_total{machine,from,to}  counter  applied events, per transition
 //   rstmdb_compactions_total{trigger}          counter  finished compactions: manual | events | size
 //
-// Transitions are counted per group: one lock, then per event a keyed-hash lookup of the
-// counter (no label maps built); label sets are bounded by the stored definitions and capped at
-// kMaxTransitionSeries — transitions of further label sets are counted under machine, from and
-// to "(other)". Thread-safety: the observer calls may come from any engine thread.
+// The observer is called inside the engine's commit path, so nothing here waits there: the
+// histograms are AtomicHistogram (relaxed atomic adds, collected at scrape time), the
+// transition and compaction counters prometheus-cpp counters (atomic increments) registered in
+// the server's registry. A transition's counter is found in a per-thread cache (no lock); only
+// the first event of a label set on a thread takes mutex_ (which the scrape never takes) and,
+// for a new label set, the family's lock once. Label sets are bounded by the stored definitions
+// and capped at kMaxTransitionSeries; transitions of further label sets are counted under
+// machine, from and to "(other)".
+//
+// Thread-safety: the observer calls may come from any engine thread; collect() from the HTTP
+// thread.
 #pragma once
 
 #include "engine/engine_observer.hpp"
 #include "protocol/seeded_hash.hpp"
+#include "server/atomic_histogram.hpp"
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
-#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
 #include <array>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace rstmdb::server {
 
@@ -42,20 +52,26 @@ class EngineMetrics final : public engine::EngineObserver {
   void on_sync(std::uint64_t writes, std::chrono::nanoseconds duration) noexcept override;
   void on_compaction(engine::CompactionTrigger trigger) noexcept override;
 
- private:
-  prometheus::Counter& transition_counter(const engine::CommittedEvent& event);  // under mutex_
+  // The three histogram families (the counters are in the registry).
+  std::vector<prometheus::MetricFamily> collect() const;
 
-  prometheus::Histogram& write_duration_;
-  prometheus::Histogram& fsync_duration_;
-  prometheus::Histogram& group_commit_size_;
+  using CounterIndex =
+      std::unordered_map<std::string, prometheus::Counter*, protocol::SeededStringHash, std::equal_to<>>;
+
+ private:
+  prometheus::Counter& transition_counter(const engine::CommittedEvent& event);
+  prometheus::Counter& shared_transition_counter(const std::string& key, const engine::CommittedEvent& event);
+
+  const std::uint64_t serial_;  // tells this instance's per-thread caches from another's
+  AtomicHistogram write_duration_;
+  AtomicHistogram fsync_duration_;
+  AtomicHistogram group_commit_size_;
   prometheus::Family<prometheus::Counter>& transitions_;
   std::array<prometheus::Counter*, 3> compactions_{};  // by CompactionTrigger
 
-  std::mutex mutex_;
-  // "machine\0from\0to" -> its counter.
-  std::unordered_map<std::string, prometheus::Counter*, protocol::SeededStringHash, std::equal_to<>> by_key_;
+  std::mutex mutex_;     // guards by_key_ and overflow_ (never taken by a scrape)
+  CounterIndex by_key_;  // "machine\0from\0to" -> its counter
   prometheus::Counter* overflow_ = nullptr;
-  std::string scratch_;  // the key being looked up
 };
 
 }  // namespace rstmdb::server

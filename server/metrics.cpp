@@ -275,6 +275,8 @@ std::string ServerMetrics::scrape() const {
                                     MetricType::Counter,
                                     {}});
   }
+  for (auto& f : engine_metrics_.collect())
+    families.push_back(std::move(f));
   for (auto& f : requests_.collect())
     families.push_back(std::move(f));
   for (auto& f : collect_state(sources))
