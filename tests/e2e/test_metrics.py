@@ -258,8 +258,11 @@ def _reset_mid_request(srv):
 
 
 def _bye(srv):
+    """BYE with requests pipelined behind it (discarded unanswered, protocol.md §13)."""
     with srv.connect() as c:
-        rc.assert_ok(c.request("BYE"))
+        ping = rc.encode(rc.make_request("PING", id="after"))
+        c.send_raw(rc.encode(rc.make_request("BYE", id="bye")) + ping * 3)
+        rc.assert_ok(c.recv_response(), id="bye")
         c.expect_closed()
 
 
