@@ -246,3 +246,31 @@ def test_failed_after_a_storage_failure(small_fs):
         blocked.close()
     # Fail-stop: the server drains and exits 1.
     assert srv.wait(30) == disk_full.EXIT_RUNTIME_ERROR, srv.output()
+
+
+def test_client_that_does_not_read_is_closed_after_the_timeout(hsrv):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", hsrv.metrics_port))
+    try:
+        requests = 300  # ~40 KiB each: far more than the socket buffers hold
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * requests)
+        time.sleep(HTTP_TIMEOUT_S + 2)  # not reading, longer than the write timeout
+        received = 0
+        s.settimeout(5)
+        while True:
+            try:
+                chunk = s.recv(1 << 20)
+            except ConnectionResetError:
+                break
+            except socket.timeout:
+                pytest.fail("the server kept the connection of a client that did not read")
+            if not chunk:
+                break
+            received += len(chunk)
+        # Closed with most responses never written.
+        assert received < requests * 30000, received
+    finally:
+        s.close()
+    assert http_get(hsrv, "/health")[0] == 200
