@@ -328,7 +328,8 @@ def test_gauges_back_to_baseline_after_100_connect_disconnect_cycles(server_fact
 
 
 def test_idle_close_counted_and_balanced(server_factory):
-    srv = start_metrics_server(server_factory, ["--set", "network.idle_timeout_secs=1"])
+    srv = start_metrics_server(server_factory, ["--set", "network.idle_timeout_secs=1",
+                                                "--set", "logging.level=debug"])
     base = scrape(srv)
     c = srv.connect()
     rc.assert_ok(c.request("PING"))
@@ -337,7 +338,8 @@ def test_idle_close_counted_and_balanced(server_factory):
     c.close()
     s = wait_for_metric(srv, lambda x: x.value("rstmdb_connections_active") == 0, "idle close")
     assert s.value("rstmdb_connections_closed_total", reason="idle") - \
-        base.value("rstmdb_connections_closed_total", reason="idle") == 1
+        base.value("rstmdb_connections_closed_total", reason="idle") == 1, \
+        (s.series("rstmdb_connections_closed_total"), srv.output())
 
 
 def test_gauges_right_after_restart(server_factory):
@@ -378,3 +380,19 @@ def test_state_gauges_off_drops_the_per_state_series(server_factory):
 
 def test_metrics_off_by_default_has_no_endpoint(server):
     assert "Metrics listening" not in server.stdout_text()
+
+
+def test_every_series_the_compose_dashboard_reads_is_served(msrv):
+    """deploy/compose's Grafana dashboard queries only series this server serves."""
+    import json
+    import re
+    from pathlib import Path
+    dashboard = Path(__file__).resolve().parents[2] / "deploy/compose/grafana/dashboards/rstmdb-cpp.json"
+    names = set(re.findall(r"\b((?:rstmdb|process)_[a-z_]+)", dashboard.read_text()))
+    assert len(names) > 20, names
+    json.loads(dashboard.read_text())  # it is JSON
+    s = scrape(msrv)
+    served = set(s.types)
+    for name in names:
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        assert name in served or (base in served and s.family_type(base) == "histogram"), name
