@@ -153,6 +153,13 @@ Server::Server(StartupConfig startup, engine::Engine& engine, storage::Store& st
     services_.request_metrics = &metrics->requests();
     metrics->set_connection_sources([this] { return static_cast<std::uint64_t>(live_sessions()); },
                                     [this] { return static_cast<std::uint64_t>(max_connections_.load()); });
+    metrics->set_subscription_source([this] {
+      const WatchCounters w = watch_counters();
+      constexpr auto i = static_cast<std::size_t>(SubscriptionType::Instance);
+      constexpr auto a = static_cast<std::size_t>(SubscriptionType::All);
+      return SubscriptionCounts{w.active[i],    w.active[a], w.forwarded[i],
+                                w.forwarded[a], w.lagged[i], w.lagged[a]};
+    });
     metrics->set_backup_source([this]() -> std::optional<double> {
       const auto b = checkpoints_.last_backup();
       if (!b) return std::nullopt;

@@ -406,3 +406,33 @@ def test_every_series_the_compose_dashboard_reads_is_served(msrv):
     for name in names:
         base = re.sub(r"_(bucket|sum|count)$", "", name)
         assert name in served or (base in served and s.family_type(base) == "histogram"), name
+
+
+def test_subscription_series_move_and_come_back_on_disconnect(msrv):
+    from watch_helpers import Subscriber
+    with msrv.connect() as c:
+        rc.assert_ok(c.request("PUT_MACHINE", {"machine": "sub", "version": 1, "definition": TICK}))
+        rc.assert_ok(c.request("CREATE_INSTANCE", {"instance_id": "sub-1", "machine": "sub", "version": 1}))
+    before = scrape(msrv)
+    sub_all, sub_one = Subscriber(msrv), Subscriber(msrv)
+    sub_all.watch_all()
+    sub_one.watch_instance("sub-1")
+    s = scrape(msrv)
+    assert s.value("rstmdb_subscriptions_active", type="all") == before.value("rstmdb_subscriptions_active", type="all") + 1
+    assert s.value("rstmdb_subscriptions_active", type="instance") == \
+        before.value("rstmdb_subscriptions_active", type="instance") + 1
+    with msrv.connect() as c:
+        rc.assert_ok(c.request("APPLY_EVENT", {"instance_id": "sub-1", "event": "TICK"}))
+    sub_all.next()
+    sub_one.next()
+    s = wait_for_metric(msrv, lambda x: x.value("rstmdb_events_forwarded_total", type="all") >
+                        before.value("rstmdb_events_forwarded_total", type="all") and
+                        x.value("rstmdb_events_forwarded_total", type="instance") >
+                        before.value("rstmdb_events_forwarded_total", type="instance"), "events forwarded")
+    # Disconnects (no UNWATCH): both gauges back to where they were.
+    sub_all.close()
+    sub_one.close()
+    wait_for_metric(msrv, lambda x: x.value("rstmdb_subscriptions_active", type="all") ==
+                    before.value("rstmdb_subscriptions_active", type="all") and
+                    x.value("rstmdb_subscriptions_active", type="instance") ==
+                    before.value("rstmdb_subscriptions_active", type="instance"), "subscriptions back")
