@@ -19,6 +19,7 @@
 
 #include <pthread.h>
 
+#include <array>
 #include <thread>
 
 namespace rstmdb::server {
@@ -33,6 +34,9 @@ namespace {
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 // After an accept failure (out of descriptors): pause, so the thread does not spin.
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+// After refusing a request: how long, and how many more bytes, to wait for the client to close.
+constexpr auto kRefusalLinger = std::chrono::seconds(1);
+constexpr std::size_t kRefusalDrainBytes = 64 * 1024;
 constexpr std::string_view kServerHeader = "rstmdb-cpp/" RSTMDB_VERSION;
 
 }  // namespace
@@ -192,7 +196,19 @@ class HttpEndpoint::Impl {
         bad.prepare_payload();
         stream.expires_after(kTimeout);
         co_await http::async_write(stream, bad, kUseTuple);
-        break;
+        // Let the client read the refusal: stop sending, then discard what it still sends
+        // (bounded in bytes and time) until it closes, so that closing with unread input does
+        // not reset the connection under the response.
+        boost::system::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.expires_after(kRefusalLinger);
+        std::array<char, 4096> sink;
+        for (std::size_t drained = 0; drained < kRefusalDrainBytes;) {
+          auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
+          if (ec) break;
+          drained += n;
+        }
+        co_return;
       }
       auto res = respond(parser.get());
       const bool keep_alive = res.keep_alive();
