@@ -239,6 +239,7 @@ std::vector<MetricFamily> ServerMetrics::collect_state(const Sources& sources) c
   ReloadCounts reloads;
   reloads.last_success_unix_seconds = started_unix_seconds_;
   if (sources.reloads) reloads = sources.reloads();
+  if (reloads.last_success_unix_seconds <= 0) reloads.last_success_unix_seconds = started_unix_seconds_;
   out.push_back(single("rstmdb_config_last_reload_success_timestamp_seconds",
                        "Unix time the configuration was last loaded successfully (startup included)",
                        MetricType::Gauge, reloads.last_success_unix_seconds));

@@ -160,6 +160,18 @@ Server::Server(StartupConfig startup, engine::Engine& engine, storage::Store& st
       return SubscriptionCounts{w.active[i],    w.active[a], w.forwarded[i],
                                 w.forwarded[a], w.lagged[i], w.lagged[a]};
     });
+    metrics->set_reload_source([this] {
+      ReloadCounts r;
+      r.succeeded = counters_.reloads_applied.load(std::memory_order_relaxed);
+      r.failed = counters_.reloads_rejected.load(std::memory_order_relaxed);
+      r.last_success_unix_seconds = static_cast<double>(counters_.last_reload_success_unix_s.load());
+      return r;
+    });
+    metrics->set_tls_certificate_source([this]() -> std::optional<double> {
+      const auto expiry = counters_.tls_certificate_expiry_unix_s.load(std::memory_order_relaxed);
+      if (expiry == 0) return std::nullopt;
+      return static_cast<double>(expiry);
+    });
     metrics->set_backup_source([this]() -> std::optional<double> {
       const auto b = checkpoints_.last_backup();
       if (!b) return std::nullopt;
