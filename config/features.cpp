@@ -14,8 +14,8 @@ struct FeatureInfo {
 
 constexpr std::array<FeatureInfo, 5> kFeatures = {{
     {Feature::Tls, "TLS", true},
-    {Feature::Metrics, "the metrics/health HTTP endpoint", false},
-    {Feature::AccessLog, "the access log", false},
+    {Feature::Metrics, "the metrics/health HTTP endpoint", true},
+    {Feature::AccessLog, "the access log", true},
     {Feature::Subscriptions, "subscriptions (WATCH_*)", true},
     {Feature::AdminSocket, "the admin socket", true},
 }};

@@ -9,7 +9,7 @@ PACKAGES=(
   g++ cmake ninja-build pkgconf make git
   libboost1.81-dev libboost-json1.81-dev
   librocksdb-dev libspdlog-dev libfmt-dev libssl-dev libyaml-cpp-dev libjemalloc-dev
-  catch2 libedit-dev
+  catch2 libedit-dev prometheus-cpp-dev
   python3 python3-pytest python3-pytest-xdist openssl
 )
 

@@ -106,6 +106,11 @@ std::uint64_t CommittedState::count(const std::optional<std::string>& machine,
   return live_total_;
 }
 
+std::map<View::CountKey, std::uint64_t> CommittedState::counts() const {
+  std::lock_guard lock(counts_mutex_);
+  return counts_;
+}
+
 std::uint64_t CommittedState::snapshot_count_after(const View& group) const noexcept {
   return add_clamped(snapshot_count_.load(), group.snapshot_delta());
 }

@@ -47,6 +47,8 @@ class CommittedState {
   // Live instances matching the filters (absent = any): O(number of states).
   std::uint64_t count(const std::optional<std::string>& machine,
                       const std::optional<std::string>& state) const;
+  // Every non-zero counter (a copy).
+  std::map<View::CountKey, std::uint64_t> counts() const;
 
   // --- a successful commit of `group` with the counters `counts`: everything readers see
   // moves forward (counters, catalog, snapshot count, latest offset, I/O counters).

@@ -10,6 +10,8 @@
 #include "engine/write_pipeline.hpp"
 #include "protocol/json_text.hpp"
 
+#include <map>
+
 namespace rstmdb::engine {
 
 // The parts, in construction order (each refers only to those before it).
@@ -61,6 +63,7 @@ class Engine::Impl {
   Reads reads_;
   Maintenance maintenance_;
   OpsContext ops_;
+  bool has_commit_hook_ = false;
 };
 
 Engine::Engine(storage::Store& store, EngineOptions options)
@@ -184,8 +187,14 @@ void Engine::set_completion_executor(std::function<void(std::function<void()>)> 
 }
 
 void Engine::set_commit_hook(std::function<void(CommitNotice)> hook) {
-  impl_->ops_.build_events = static_cast<bool>(hook);
+  impl_->has_commit_hook_ = static_cast<bool>(hook);
+  impl_->ops_.build_events = impl_->has_commit_hook_ || impl_->pipeline_.observer() != nullptr;
   impl_->pipeline_.set_commit_hook(std::move(hook));
+}
+
+void Engine::set_observer(EngineObserver* observer) {
+  impl_->ops_.build_events = impl_->has_commit_hook_ || observer != nullptr;
+  impl_->pipeline_.set_observer(observer);
 }
 
 Engine::LeadScope::LeadScope(Engine& engine)
@@ -224,6 +233,27 @@ std::uint64_t Engine::machine_count() const {
 }
 IoStats Engine::io_stats() const {
   return impl_->state_.io_stats();
+}
+
+std::vector<Engine::StateCount> Engine::instances_by_state() const {
+  const auto& state = impl_->state_;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> counts;
+  bool more = false;
+  for (const auto& listing : state.catalog().list(std::nullopt, 0, more)) {
+    for (const std::uint32_t version : listing.versions) {
+      if (auto m = state.catalog().find(listing.machine, version)) {
+        for (const auto& s : m->definition.states())
+          counts.try_emplace({listing.machine, s}, 0);
+      }
+    }
+  }
+  for (const auto& [key, n] : state.counts())
+    counts[key] = n;
+  std::vector<StateCount> out;
+  out.reserve(counts.size());
+  for (auto& [key, n] : counts)
+    out.push_back(StateCount{key.first, key.second, n});
+  return out;
 }
 
 }  // namespace rstmdb::engine

@@ -21,6 +21,7 @@
 
 #include "config/config.hpp"
 #include "engine/commands.hpp"
+#include "engine/engine_observer.hpp"
 #include "engine/options.hpp"
 #include "storage/store.hpp"
 
@@ -29,8 +30,10 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace rstmdb::engine {
 
@@ -91,6 +94,11 @@ class Engine {
   // subscription hub only enqueues).
   void set_commit_hook(std::function<void(CommitNotice)> hook);
 
+  // Tells `observer` of every group commit, sync and compaction (engine_observer.hpp), for the
+  // server's metrics; null stops it. Set before the first write (applied events are then
+  // prepared for it, as for the commit hook); the observer must outlive the engine.
+  void set_observer(EngineObserver* observer);
+
   // Leader/follower group commit (write_pipeline.hpp): while a LeadScope is open on a thread,
   // writes it submits to an idle engine are held, and the scope's end runs them as one group
   // on this thread — their callbacks are called on it before the destructor returns — unless
@@ -132,6 +140,15 @@ class Engine {
   std::uint64_t instance_count() const;
   std::uint64_t machine_count() const;
   IoStats io_stats() const;
+  // Live instances per (machine, state): every state of every stored machine version, 0 where
+  // there are none, plus any state that holds instances. O(machine versions x states), from
+  // memory; for the metrics' per-state gauges.
+  struct StateCount {
+    std::string machine;
+    std::string state;
+    std::uint64_t count = 0;
+  };
+  std::vector<StateCount> instances_by_state() const;
 
   // A configuration reload (runtime.md §5.4): storage.max_machine_versions,
   // storage.allow_instance_recreate and storage.idempotency_ttl_secs change in sequence with the

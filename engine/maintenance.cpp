@@ -58,8 +58,9 @@ void Maintenance::compact(Compact c, ResultCallback done) {
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
-      jobs_.push_back(
-          [this, c, done = std::move(done)]() mutable { done(run_compaction(c.force_snapshot)); });
+      jobs_.push_back([this, c, done = std::move(done)]() mutable {
+        done(run_compaction(c.force_snapshot, CompactionTrigger::Manual));
+      });
       cv_.notify_one();
       return;
     }
@@ -174,7 +175,7 @@ std::uint64_t Maintenance::snapshot_changed_instances() {
   }
 }
 
-Result Maintenance::run_compaction(bool force_snapshot) {
+Result Maintenance::run_compaction(bool force_snapshot, CompactionTrigger trigger) {
   try {
     const std::uint64_t snapshots_created = force_snapshot ? snapshot_changed_instances() : 0;
 
@@ -198,6 +199,7 @@ Result Maintenance::run_compaction(bool force_snapshot) {
     }
     const std::uint64_t after = store_.disk_bytes();
     state_.reset_entries_since_compaction();
+    if (auto* observer = pipeline_.observer()) observer->on_compaction(trigger);
 
     json::object r;
     r["snapshots_created"] = snapshots_created;
@@ -244,7 +246,7 @@ void Maintenance::loop() {
                              store_.cf_files(Cf::Log).total_bytes > c.size_threshold_mb * 1024 * 1024 &&
                              retention_point() > state_.oldest_offset();
         if (by_events || by_size) {
-          run_compaction(false);
+          run_compaction(false, by_events ? CompactionTrigger::Events : CompactionTrigger::Size);
           last_compaction = now;
           last_purge = now;
         }

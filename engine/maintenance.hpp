@@ -11,6 +11,7 @@
 
 #include "engine/commands.hpp"
 #include "engine/committed_state.hpp"
+#include "engine/engine_observer.hpp"
 #include "engine/options.hpp"
 #include "engine/write_pipeline.hpp"
 #include "storage/store.hpp"
@@ -58,7 +59,7 @@ class Maintenance {
   Settings settings() const;  // a copy of the settings in force
 
   void loop();
-  Result run_compaction(bool force_snapshot);
+  Result run_compaction(bool force_snapshot, CompactionTrigger trigger);
   std::uint64_t retention_point() const;
   std::uint64_t purge_expired_idempotency();
   // COMPACT force_snapshot: every live instance changed since its snapshot gets a new one.

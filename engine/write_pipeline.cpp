@@ -440,12 +440,16 @@ void WritePipeline::committer_loop() {
                       (committer_stopping_ && unsynced_writes_ > 0))) {
       // Writes after this point count towards the next sync; this one may cover them too,
       // which only makes them durable sooner.
+      const std::uint64_t covered = unsynced_writes_;
       unsynced_writes_ = 0;
       lock.unlock();
+      const auto sync_started = std::chrono::steady_clock::now();
       if (auto error = store_.sync()) {
         fail_stop(*error);
       } else {
         state_.count_fsync();
+        if (auto* observer = this->observer())
+          observer->on_sync(covered, std::chrono::steady_clock::now() - sync_started);
       }
       lock.lock();
       last_sync_ = std::chrono::steady_clock::now();
@@ -498,6 +502,7 @@ void WritePipeline::complete_commit(InFlight& group) {
       return;
     }
     const auto counts = state_.count_updates(view);
+    const auto write_started = std::chrono::steady_clock::now();
     group.failure =
         store_.write(*group.prepared, view, counts, state_.snapshot_count_after(view), group.sync);
     if (group.failure) {
@@ -506,6 +511,11 @@ void WritePipeline::complete_commit(InFlight& group) {
       return;
     }
     if (group.sync) state_.count_fsync();
+    if (auto* observer = this->observer()) {
+      observer->on_group_committed(GroupCommitted{view.entries() + view.writes_without_entry(),
+                                                  std::chrono::steady_clock::now() - write_started,
+                                                  group.sync, view.events()});
+    }
     // Publish the commit to readers. The sequencer may still be reading this view, so
     // nothing is moved out of it here.
     state_.publish(view, counts);

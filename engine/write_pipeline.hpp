@@ -23,6 +23,7 @@
 #include "config/config.hpp"
 #include "engine/commands.hpp"
 #include "engine/committed_state.hpp"
+#include "engine/engine_observer.hpp"
 #include "engine/group_store.hpp"
 #include "engine/view.hpp"
 
@@ -91,6 +92,12 @@ class WritePipeline {
     completion_executor_ = std::move(run);
   }
   void set_commit_hook(std::function<void(CommitNotice)> hook) { commit_hook_ = std::move(hook); }
+  // Told of every successful group write and every sync (engine_observer.hpp); null = nobody.
+  // May be set at any time; the observer must outlive the pipeline.
+  void set_observer(EngineObserver* observer) noexcept {
+    observer_.store(observer, std::memory_order_release);
+  }
+  EngineObserver* observer() const noexcept { return observer_.load(std::memory_order_acquire); }
 
   // Which submitting threads may lead a group themselves (see submit). The server allows
   // leading synced groups only when another I/O thread is left to serve while this one syncs.
@@ -192,6 +199,7 @@ class WritePipeline {
   std::shared_ptr<FailureLatch> failure_;
   std::function<void(std::function<void()>)> completion_executor_;
   std::function<void(CommitNotice)> commit_hook_;
+  std::atomic<EngineObserver*> observer_{nullptr};
 
   // Sequencer-private.
   std::uint64_t next_offset_ = 1;

@@ -2,7 +2,9 @@
 
 #include "config/config.hpp"
 #include "engine/engine.hpp"
+#include "server/batch_errors.hpp"
 #include "server/params.hpp"
+#include "server/request_metrics.hpp"
 #include "server/request_parsing.hpp"
 
 namespace rstmdb::server {
@@ -76,10 +78,27 @@ void register_data_ops(Dispatcher& dispatcher, const Services& services) {
                            auto command = parse_delete_instance(p);
                            eng.delete_instance(std::move(command), answer(std::move(done)));
                          }));
-  dispatcher.set_handler("BATCH", write, handler([&eng](const Params& p, SessionContext&, Completion& done) {
-                           auto command = parse_batch(p);
-                           eng.batch(std::move(command), answer(std::move(done)));
-                         }));
+  dispatcher.set_handler(
+      "BATCH", write, handler([&eng, &services](const Params& p, SessionContext&, Completion& done) {
+        auto command = parse_batch(p);
+        RequestMetrics* metrics = services.request_metrics;
+        if (metrics == nullptr) {
+          eng.batch(std::move(command), answer(std::move(done)));
+          return;
+        }
+        // rstmdb_requests_total and rstmdb_errors_total count BATCH elements too.
+        for (const auto& element : command.elements)
+          metrics->batch_element(Dispatcher::operation_index(element.op));
+        eng.batch(std::move(command),
+                  [metrics, done = std::make_shared<Completion>(std::move(done))](Result r) mutable {
+                    if (const auto* text = std::get_if<engine::RawJson>(&r)) {
+                      for_each_batch_element_error(text->text, [metrics](protocol::ErrorCode code) {
+                        metrics->batch_element_error(code);
+                      });
+                    }
+                    (*done)(to_reply(std::move(r)));
+                  });
+      }));
   dispatcher.set_handler("SNAPSHOT_INSTANCE", write,
                          handler([&eng](const Params& p, SessionContext&, Completion& done) {
                            auto command = parse_snapshot_instance(p);  // before `done` is moved

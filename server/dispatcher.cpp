@@ -8,28 +8,28 @@ namespace rstmdb::server {
 namespace {
 
 // protocol.md §6.1, in that order.
-constexpr std::array<std::string_view, 22> kKnownOps = {"HELLO",
-                                                        "AUTH",
-                                                        "PING",
-                                                        "BYE",
-                                                        "INFO",
-                                                        "PUT_MACHINE",
-                                                        "GET_MACHINE",
-                                                        "LIST_MACHINES",
-                                                        "CREATE_INSTANCE",
-                                                        "GET_INSTANCE",
-                                                        "LIST_INSTANCES",
-                                                        "DELETE_INSTANCE",
-                                                        "APPLY_EVENT",
-                                                        "BATCH",
-                                                        "SNAPSHOT_INSTANCE",
-                                                        "WAL_READ",
-                                                        "WAL_STATS",
-                                                        "COMPACT",
-                                                        "WATCH_INSTANCE",
-                                                        "WATCH_ALL",
-                                                        "UNWATCH",
-                                                        "FLUSH_ALL"};
+constexpr std::array<std::string_view, Dispatcher::kKnownOperationCount> kKnownOps = {"HELLO",
+                                                                                      "AUTH",
+                                                                                      "PING",
+                                                                                      "BYE",
+                                                                                      "INFO",
+                                                                                      "PUT_MACHINE",
+                                                                                      "GET_MACHINE",
+                                                                                      "LIST_MACHINES",
+                                                                                      "CREATE_INSTANCE",
+                                                                                      "GET_INSTANCE",
+                                                                                      "LIST_INSTANCES",
+                                                                                      "DELETE_INSTANCE",
+                                                                                      "APPLY_EVENT",
+                                                                                      "BATCH",
+                                                                                      "SNAPSHOT_INSTANCE",
+                                                                                      "WAL_READ",
+                                                                                      "WAL_STATS",
+                                                                                      "COMPACT",
+                                                                                      "WATCH_INSTANCE",
+                                                                                      "WATCH_ALL",
+                                                                                      "UNWATCH",
+                                                                                      "FLUSH_ALL"};
 
 }  // namespace
 
@@ -53,13 +53,14 @@ Dispatcher::Dispatcher() {
     ops_.emplace(op, OpEntry{op, OpFlags{!open, false, false},
                              [op](const protocol::Request&, SessionContext&, Completion done) {
                                done(Reply::error(protocol::bad_request("not implemented: " + op)));
-                             }});
+                             },
+                             operation_index(op)});
   }
 }
 
 void Dispatcher::set_handler(std::string_view op, OpFlags flags, Handler handler) {
   std::string name(op);
-  ops_.insert_or_assign(name, OpEntry{name, flags, std::move(handler)});
+  ops_.insert_or_assign(name, OpEntry{name, flags, std::move(handler), operation_index(name)});
 }
 
 const OpEntry* Dispatcher::find(std::string_view op) const {
@@ -77,6 +78,14 @@ std::optional<protocol::Error> Dispatcher::precheck(const OpEntry& op, const Ses
 
 bool Dispatcher::is_known_operation(std::string_view op) noexcept {
   return std::find(kKnownOps.begin(), kKnownOps.end(), op) != kKnownOps.end();
+}
+
+std::string_view Dispatcher::operation_name(std::size_t index) noexcept {
+  return index < kKnownOps.size() ? kKnownOps[index] : std::string_view("UNKNOWN");
+}
+
+std::size_t Dispatcher::operation_index(std::string_view op) noexcept {
+  return static_cast<std::size_t>(std::find(kKnownOps.begin(), kKnownOps.end(), op) - kKnownOps.begin());
 }
 
 protocol::Error Dispatcher::unknown_operation(std::string_view op) {

@@ -28,6 +28,7 @@ namespace rstmdb::server {
 
 class EventQueue;
 class SubscriptionHub;
+class RequestMetrics;
 
 struct OpFlags {
   bool needs_auth = true;  // refused with UNAUTHORIZED until AUTH when auth.required
@@ -103,6 +104,8 @@ struct Services {
   SubscriptionHub* hub = nullptr;
   // Runs `work` on a thread that may block (scans, long reads); never an I/O thread.
   std::function<void(std::function<void()> work)> run_blocking;
+  // The request series, for BATCH elements (null when metrics are off).
+  RequestMetrics* request_metrics = nullptr;
 };
 
 using Handler = std::function<void(const protocol::Request&, SessionContext&, Completion)>;
@@ -111,7 +114,10 @@ struct OpEntry {
   std::string name;
   OpFlags flags;
   Handler handler;
+  std::size_t index = 0;  // Dispatcher::operation_index(name): the op's metrics slot
 };
+
+class TrafficRecorder;
 
 class Dispatcher {
  public:
@@ -147,9 +153,24 @@ class Dispatcher {
   // One of the op names of protocol.md §6.1 (exact, case-sensitive).
   static bool is_known_operation(std::string_view op) noexcept;
 
+  // The op names of protocol.md §6.1 in that order: an op's position there is its index, and
+  // kUnknownOperationIndex stands for every other name (the metrics label "UNKNOWN", never
+  // the client's text).
+  static constexpr std::size_t kKnownOperationCount = 22;
+  static constexpr std::size_t kUnknownOperationIndex = kKnownOperationCount;
+  static std::string_view operation_name(std::size_t index) noexcept;  // "UNKNOWN" past the end
+  static std::size_t operation_index(std::string_view op) noexcept;
+
+  // Where sessions report every finished request and framing violation (metrics, request and
+  // access log: traffic_recorder.hpp); null = nowhere. Set before sessions start; it must
+  // outlive them.
+  void set_traffic_recorder(TrafficRecorder* recorder) noexcept { traffic_ = recorder; }
+  TrafficRecorder* traffic() const noexcept { return traffic_; }
+
  private:
   std::unordered_map<std::string, OpEntry> ops_;
   std::function<void(const std::function<void()>&)> around_batch_;
+  TrafficRecorder* traffic_ = nullptr;
 };
 
 }  // namespace rstmdb::server

@@ -95,7 +95,9 @@ int serve(const rstmdb::config::LoadResult& loaded, const rstmdb::config::LoadOp
           std::chrono::steady_clock::time_point process_started) {
   const Config& config = loaded.config;
   ::umask(0077);
-  rstmdb::server::init_logging(log_format_of(config), config.logging.level);
+  const char* journal_stream = std::getenv("JOURNAL_STREAM");
+  rstmdb::server::init_logging(log_format_of(config), config.logging.level,
+                               journal_stream != nullptr ? journal_stream : "");
   auto log = rstmdb::server::get_logger("server");
   log->info("rstmdbd {} starting (rstmdb-cpp, protocol 1, pid {})", RSTMDB_VERSION, ::getpid());
   for (const auto& warning : loaded.warnings)

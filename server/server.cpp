@@ -111,6 +111,7 @@ Server::Server(StartupConfig startup, engine::Engine& engine, storage::Store& st
       hub_(change_log_),
       blocking_pool_(kBlockingThreads),
       started_at_(process_started),
+      observability_(live_.current()->config, engine, process_started),
       io_threads_(live_.current()->config.network.io_threads != 0
                       ? live_.current()->config.network.io_threads
                       : std::clamp(std::thread::hardware_concurrency(), 1u, kMaxIoThreads)),
@@ -144,8 +145,39 @@ Server::Server(StartupConfig startup, engine::Engine& engine, storage::Store& st
   engine.set_failure_handler([this](const storage::StorageError& e) {
     get_logger("storage")->error("storage failure: {}; writes stopped, draining connections, then exiting",
                                  e.what());
+    observability_.health().set_failed(e.what());
     stop_after_storage_failure();
   });
+  dispatcher_.set_traffic_recorder(&observability_.traffic());
+  if (auto* metrics = observability_.metrics()) {
+    services_.request_metrics = &metrics->requests();
+    metrics->set_connection_sources([this] { return static_cast<std::uint64_t>(live_sessions()); },
+                                    [this] { return static_cast<std::uint64_t>(max_connections_.load()); });
+    metrics->set_subscription_source([this] {
+      const WatchCounters w = watch_counters();
+      constexpr auto i = static_cast<std::size_t>(SubscriptionType::Instance);
+      constexpr auto a = static_cast<std::size_t>(SubscriptionType::All);
+      return SubscriptionCounts{w.active[i],    w.active[a], w.forwarded[i],
+                                w.forwarded[a], w.lagged[i], w.lagged[a]};
+    });
+    metrics->set_reload_source([this] {
+      ReloadCounts r;
+      r.succeeded = counters_.reloads_applied.load(std::memory_order_relaxed);
+      r.failed = counters_.reloads_rejected.load(std::memory_order_relaxed);
+      r.last_success_unix_seconds = static_cast<double>(counters_.last_reload_success_unix_s.load());
+      return r;
+    });
+    metrics->set_tls_certificate_source([this]() -> std::optional<double> {
+      const auto expiry = counters_.tls_certificate_expiry_unix_s.load(std::memory_order_relaxed);
+      if (expiry == 0) return std::nullopt;
+      return static_cast<double>(expiry);
+    });
+    metrics->set_backup_source([this]() -> std::optional<double> {
+      const auto b = checkpoints_.last_backup();
+      if (!b) return std::nullopt;
+      return std::chrono::duration<double>(b->at.time_since_epoch()).count();
+    });
+  }
   services_.run_blocking = [this](std::function<void()> work) {
     asio::post(blocking_pool_, std::move(work));
   };
@@ -170,6 +202,9 @@ std::optional<protocol::Error> Server::EngineChangeLog::read(
 }
 
 Server::~Server() {
+  // The endpoint's thread reads members declared after observability_ (sessions, checkpoints):
+  // it stops before any of them is destroyed, whichever way run() returned.
+  observability_.stop_http();
   if (reserve_fd_ >= 0) ::close(reserve_fd_);
 }
 
@@ -290,6 +325,13 @@ int Server::run() {
   }
   reserve_fd_ = open_reserve_fd();
 
+  // runtime.md §5.1 step 6: metrics first, then the RCP listener.
+  if (auto problem = observability_.start_http(); !problem.empty()) {
+    log->error("cannot bind metrics {}: {}", config.metrics.bind_addr, problem);
+    return kExitCannotBind;
+  }
+  if (auto warning = metrics_exposure_warning(config)) log->warn("{}", *warning);
+
   std::string host, port;
   if (!split_host_port(config.network.bind_addr, host, port)) {
     log->error("cannot bind {}: not host:port", config.network.bind_addr);
@@ -327,6 +369,8 @@ int Server::run() {
   asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
   asio::co_spawn(io_, signal_loop(), asio::detached);
   asio::co_spawn(io_, warning_flush_loop(), asio::detached);
+  observability_.health().set_listener_open(true);
+  observability_.health().set_ready();
   const auto ready_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at_)
           .count();
@@ -355,6 +399,7 @@ int Server::run() {
   hub_.stop();
   io_.restart();
   io_.poll();
+  observability_.stop_http();
 
   const auto uptime =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_)
@@ -395,8 +440,10 @@ asio::awaitable<void> Server::accept_loop() {
         ec.message(), fd_budget_.after.soft, live_sessions(), shed,
         std::chrono::duration_cast<std::chrono::milliseconds>(backoff).count());
     accept_backoff_timer_.expires_after(backoff);
+    observability_.health().set_listener_open(false);  // /ready: degraded while paused
     co_await accept_backoff_timer_.async_wait(kUseTuple);
     if (shutting_down_) co_return;
+    observability_.health().set_listener_open(true);
     backoff = std::min<std::chrono::steady_clock::duration>(backoff * 2, kAcceptBackoffMax);
   }
 }
@@ -407,6 +454,8 @@ void Server::accept_connection(tcp::socket socket) {
     std::lock_guard lock(sessions_mutex_);
     const std::uint32_t limit = max_connections_.load();
     if (sessions_.size() >= limit) {
+      if (auto* metrics = observability_.metrics())
+        metrics->connection_rejected(ServerMetrics::RejectReason::Limit);
       boost::system::error_code ignored;
       warnings_.connection_limit.warn("connection limit reached ({}), rejecting {}", limit,
                                       endpoint_text(socket.remote_endpoint(ignored)));
@@ -416,6 +465,7 @@ void Server::accept_connection(tcp::socket socket) {
     boost::system::error_code opt_ec;
     socket.set_option(tcp::no_delay(true), opt_ec);
     socket.set_option(asio::socket_base::keep_alive(true), opt_ec);
+    if (auto* metrics = observability_.metrics()) metrics->connection_accepted();
     const std::uint64_t id = next_session_id_++;
     session =
         std::make_shared<Session>(std::move(socket), tls_.load(), id, session_limits(live_.current()->config),
@@ -433,6 +483,8 @@ std::size_t Server::shed_waiting_connections() {
     if (fd >= 0) {
       ::close(fd);  // nothing written: the client sees the connection closed, as at the limit
       ++shed;
+      if (auto* metrics = observability_.metrics())
+        metrics->connection_rejected(ServerMetrics::RejectReason::FdExhausted);
     }
     // If another thread took the freed descriptor meanwhile, this fails and the next round
     // tries again; the backoff applies either way.
@@ -453,14 +505,21 @@ asio::awaitable<void> Server::warning_flush_loop() {
     auto [ec] = co_await warning_flush_timer_.async_wait(kUseTuple);
     if (ec || stopped_) co_return;
     warnings_.flush();
+    observability_.health().event_loop_alive();  // the /health heartbeat: this loop runs timers
   }
 }
 
 void Server::on_session_closed(std::uint64_t id, std::string_view reason) {
   if (reason == "tls_handshake") {
     counters_.rejected_tls_handshake.fetch_add(1, std::memory_order_relaxed);
+    if (auto* metrics = observability_.metrics())
+      metrics->connection_rejected(ServerMetrics::RejectReason::TlsHandshake);
   } else if (reason == "handshake_timeout") {
     counters_.rejected_handshake_timeout.fetch_add(1, std::memory_order_relaxed);
+    if (auto* metrics = observability_.metrics())
+      metrics->connection_rejected(ServerMetrics::RejectReason::HandshakeTimeout);
+  } else if (auto* metrics = observability_.metrics()) {
+    metrics->connection_closed(reason);
   }
   {
     std::lock_guard lock(sessions_mutex_);
@@ -511,6 +570,8 @@ std::vector<std::shared_ptr<Session>> Server::sessions_snapshot() {
 
 void Server::begin_shutdown(std::string_view cause) {
   shutting_down_ = true;
+  observability_.health().set_draining();  // /ready answers 503 from here on
+  observability_.health().set_listener_open(false);
   const auto live = sessions_snapshot();
   const std::uint32_t grace_secs = live_.current()->config.network.shutdown_grace_secs;
   get_logger("server")->info("{}; draining {} connection(s), grace {}s", cause, live.size(), grace_secs);

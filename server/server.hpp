@@ -19,6 +19,7 @@
 #include "server/dispatcher.hpp"
 #include "server/fd_budget.hpp"
 #include "server/live_config.hpp"
+#include "server/observability.hpp"
 #include "server/rate_limited_warning.hpp"
 #include "server/reload.hpp"
 #include "server/sd_notify.hpp"
@@ -108,6 +109,9 @@ class Server final : public ConnectionRegistry {
   // For the metrics endpoint (server_counters.hpp).
   const ServerCounters& counters() const noexcept { return counters_; }
 
+  // Health, metrics and the request/access log of this server (runtime.md §4).
+  Observability& observability() noexcept { return observability_; }
+
  private:
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> signal_loop();
@@ -154,6 +158,8 @@ class Server final : public ConnectionRegistry {
   // Scans and other reads that may block run here, never on the I/O threads.
   boost::asio::thread_pool blocking_pool_;
   std::chrono::steady_clock::time_point started_at_;
+  // Health, metrics, request/access log and the HTTP endpoint (runtime.md §4).
+  Observability observability_;
 
   unsigned io_threads_ = 1;
   boost::asio::io_context io_;

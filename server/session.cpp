@@ -4,9 +4,11 @@
 #include "protocol/frame.hpp"
 #include "protocol/frame_encoder.hpp"
 #include "server/auth.hpp"
+#include "server/batch_errors.hpp"
 #include "server/logging.hpp"
 #include "server/rate_limited_warning.hpp"
 #include "server/tls_context.hpp"
+#include "server/traffic_recorder.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -58,9 +60,19 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 // The first byte of every TLS connection: a handshake record (RFC 8446 §5.1, ContentType 22).
 constexpr unsigned char kTlsHandshakeRecord = 0x16;
 
-std::string_view error_code_or_empty(const Reply& r) {
-  if (auto* e = std::get_if<protocol::Error>(&r.outcome)) return protocol::error_code_name(e->code);
-  return {};
+std::optional<protocol::ErrorCode> error_code_of(const Reply& r) {
+  if (auto* e = std::get_if<protocol::Error>(&r.outcome)) return e->code;
+  return std::nullopt;
+}
+
+// The result's wal_offset, for the log lines.
+std::optional<std::uint64_t> wal_offset_of(const Reply& r) {
+  if (const auto* text = std::get_if<std::string>(&r.outcome)) return top_level_uint(*text, "wal_offset");
+  const auto* result = std::get_if<boost::json::object>(&r.outcome);
+  const auto* v = result != nullptr ? result->if_contains("wal_offset") : nullptr;
+  if (v != nullptr && v->is_uint64()) return v->get_uint64();
+  if (v != nullptr && v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
+  return std::nullopt;
 }
 
 std::string peer_of(const Session::Socket& s) {
@@ -119,7 +131,15 @@ Session::Session(Socket socket, std::shared_ptr<TlsContext> tls, std::uint64_t i
   context_.peer = peer_of(transport_.socket());
 }
 
-Session::~Session() = default;
+Session::~Session() {
+  // A session destroyed without close() (the process is ending) still balances its gauge.
+  if (!closed_) {
+    if (auto* traffic = dispatcher_.traffic()) {
+      traffic->requests_abandoned(static_cast<std::size_t>(
+          std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.ready; })));
+    }
+  }
+}
 
 void Session::start() {
   // Synchronous writes from write_now() and the discarding reads of graceful_close() must never
@@ -309,6 +329,7 @@ asio::awaitable<void> Session::read_loop() {
         warnings_.protocol_error.warn("connection {} peer={} closed: protocol error {}: {}",
                                       context_.connection_id, context_.peer,
                                       protocol::close_reason_name(failure->reason), failure->detail);
+        if (auto* traffic = dispatcher_.traffic()) traffic->protocol_error(failure->reason);
         // Requests received before the bad bytes are still answered; then the connection
         // closes (protocol.md §5: nothing is written for the violation itself).
         end_input("protocol_error");
@@ -356,6 +377,7 @@ Session::Slot& Session::new_slot(protocol::Framing framing, std::size_t bytes_in
   slot.framing = framing;
   slot.bytes_in = bytes_in;
   slot.received = Clock::now();
+  if (auto* traffic = dispatcher_.traffic()) traffic->request_received();
   return slot;
 }
 
@@ -374,6 +396,7 @@ void Session::on_message(const protocol::DecodedMessage& message) {
   if (auto* bad = std::get_if<protocol::EnvelopeError>(&parsed)) {
     slot.request_id = std::move(bad->id);
     slot.op_name = "UNKNOWN";
+    slot.op_index = Dispatcher::kUnknownOperationIndex;
     slot.started = true;
     ++unfinished_reads_;
     complete(slot_id, Reply::error(std::move(bad->error)));
@@ -384,12 +407,14 @@ void Session::on_message(const protocol::DecodedMessage& message) {
   const OpEntry* op = dispatcher_.find(request.op);
   if (op == nullptr) {
     slot.op_name = "UNKNOWN";
+    slot.op_index = Dispatcher::kUnknownOperationIndex;
     slot.started = true;
     ++unfinished_reads_;
     complete(slot_id, Reply::error(Dispatcher::unknown_operation(request.op)));
     return;
   }
   slot.op_name = op->name;
+  slot.op_index = op->index;
   slot.is_write = op->flags.writes;
   if (op->name == "BYE") {
     // Requests pipelined behind BYE are discarded without responses (protocol.md §13).
@@ -448,6 +473,9 @@ void Session::run_request(std::uint64_t slot_id) {
     ++unfinished_reads_;
   }
   auto pending = std::move(slot->pending);
+  if (auto* traffic = dispatcher_.traffic(); traffic && traffic->wants_details(slot->op_index)) {
+    slot->details = std::make_unique<RequestDetails>(TrafficRecorder::details_of(pending->request));
+  }
   if (auto error = Dispatcher::precheck(*pending->op, context_, limits_.auth_required)) {
     complete(slot_id, Reply::error(std::move(*error)));
     return;
@@ -492,27 +520,25 @@ void Session::complete(std::uint64_t slot_id, Reply reply) {
   }
 
   std::string payload = encode_payload(slot->request_id, reply);
-  const auto code = error_code_or_empty(reply);
-  const bool failed = !code.empty();
-  const std::string code_text(failed ? code : "-");
+  auto error_code = error_code_of(reply);
+  const auto wal_offset = slot->details ? wal_offset_of(reply) : std::nullopt;
   reply.outcome = boost::json::object();  // the result may be a whole frame: free it before framing
   if (payload.size() > protocol::kMaxPayloadBytes) {
     payload = protocol::encode_error_response(
         slot->request_id,
         protocol::bad_request("response too large (" + std::to_string(payload.size()) + " bytes)"));
+    error_code = protocol::ErrorCode::BadRequest;
   }
   protocol::append_frame(slot->bytes, slot->framing, payload);
   payload = std::string();
   slot->close_after = reply.close_connection;
-  if (slot->op_name == "HELLO" && !failed) slot->event_framing_after = context_.event_framing;
+  if (slot->op_name == "HELLO" && !error_code) slot->event_framing_after = context_.event_framing;
   unsent_bytes_ += slot->bytes.size();
 
-  auto log = get_logger("request");
-  if (log->should_log(spdlog::level::debug)) {
-    const auto dur = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - slot->received);
-    log->debug("conn={} peer={} op={} id_bytes={} status={} code={} dur_us={} bytes_in={} bytes_out={}",
-               context_.connection_id, context_.peer, slot->op_name, slot->request_id.size(),
-               failed ? "error" : "ok", code_text, dur.count(), slot->bytes_in, slot->bytes.size());
+  if (const auto* traffic = dispatcher_.traffic()) {
+    traffic->request_finished(FinishedRequest{context_, slot->op_index, slot->request_id, error_code,
+                                              Clock::now() - slot->received, slot->bytes_in,
+                                              slot->bytes.size(), slot->details.get(), wal_offset});
   }
 
   if (reply.close_connection) {
@@ -770,6 +796,10 @@ void Session::close(std::string_view reason) {
   handshake_timer_.cancel();
   // Release the connection's memory now rather than when the last completion lets go of the
   // session: queued requests and unsent replies. Late answers find no slot and are dropped.
+  if (auto* traffic = dispatcher_.traffic()) {
+    traffic->requests_abandoned(static_cast<std::size_t>(
+        std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.ready; })));
+  }
   slots_.clear();
   slots_.shrink_to_fit();
   unsent_bytes_ = reserved_bytes_ = queued_bytes_ = 0;

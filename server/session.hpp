@@ -81,6 +81,7 @@ class ConnectionRegistry;
 class TlsContext;
 class TokenVerifier;
 struct ClientWarnings;
+struct RequestDetails;
 
 // Settings a session needs, copied from the configuration at accept time; a reload changes the
 // reloadable ones of live sessions through reconfigure().
@@ -143,6 +144,8 @@ class Session final : public ReplySink, public EventSink, public std::enable_sha
     bool close_after = false;
     std::string request_id;
     std::string op_name;
+    std::size_t op_index = 0;                 // Dispatcher::operation_index(op_name)
+    std::unique_ptr<RequestDetails> details;  // for the log lines, when they are written
     std::size_t bytes_in = 0;
     std::size_t reserved = 0;  // reply bytes reserved while started and unanswered
     std::chrono::steady_clock::time_point received;

@@ -363,6 +363,7 @@ SERIAL_FILES = frozenset({
     "test_cli_repl.py",  # a pseudo-terminal's raw-mode switch races a loaded machine
     "test_crash.py",
     "test_disk_full.py",
+    "test_health.py",
     "test_ops_durability.py",
     "test_watch_replay.py",  # RSS of stalled subscribers; replay under concurrent writers
 })

@@ -1,56 +1,29 @@
 """Honest configuration: a configured feature that is not built refuses to start, and INFO/HELLO
 advertise only what works (STANDARDS; runtime.md §1.2; config/features.hpp).
 
-Until the metrics endpoint and the access log are built (TLS is: test_tls.py), turning one of them on is a
+Every optional feature is built now (TLS: test_tls.py; the metrics endpoint and the access log:
+test_metrics.py, test_health.py, test_access_log.py). A build without one refuses turning it on as a
 config error (exit 78, one line naming key and source), for `serve` and `check-config` alike; keys
 that only tune them warn that they have no effect yet. When a feature lands, its flag in
-config/features.cpp flips and the matching case here moves to that feature's own tests.
+config/features.cpp flips and the matching case moves to that feature's own tests (the refusal
+itself is unit-tested with builds simulated by FeatureSet: tests/unit/config/features_test.cpp).
 """
-
-import pytest
 
 import rcp_client as rc
 from conftest import EXIT_CONFIG, run_rstmdbd
-
-REFUSED = [
-    # (how it is set, expected "KEY (SOURCE): cannot be VALUE yet" fragment)
-    ([], {"RSTMDB_METRICS_ENABLED": "true"},
-     'metrics.enabled (env RSTMDB_METRICS_ENABLED): cannot be true yet: this rstmdbd is built '
-     'without the metrics'),
-    ([], {"RSTMDB_ACCESS_LOG": "writes"},
-     'logging.access_log (env RSTMDB_ACCESS_LOG): cannot be "writes" yet: this rstmdbd is built '
-     'without the access log (leave it at "off")'),
-    (["--set", "logging.access_log=all"], {},
-     'logging.access_log (flag --set): cannot be "all" yet'),
-]
-
 
 def _lines(text):
     return [line for line in text.splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("args,env,expected", REFUSED)
-@pytest.mark.parametrize("subcommand", ["serve", "check-config"])
-def test_enabling_an_unbuilt_feature_refuses_to_start(tmp_path, args, env, expected, subcommand):
-    r = run_rstmdbd([subcommand, "--bind", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")]
-                    + args, env=env)
-    err = r.stderr.decode()
-    assert r.returncode == EXIT_CONFIG, (r.returncode, err, r.stdout.decode())
-    feature_lines = [line for line in _lines(err) if "built without" in line]
-    assert len(feature_lines) == 1, err
-    assert feature_lines[0].startswith("rstmdbd: config error: "), err
-    assert expected in feature_lines[0], err
-    assert b"Server listening" not in r.stdout
-    assert not (tmp_path / "data").exists(), "serve touched the data directory before refusing"
-
-
 def test_file_source_is_named_with_position(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("network:\n  max_connections: 10\nmetrics:\n  enabled: true\n")
+    # Every feature is built now: a bad value of a feature key is named the same way.
+    cfg.write_text("network:\n  max_connections: 10\nmetrics:\n  enabled: maybe\n")
     r = run_rstmdbd(["check-config", "--config", str(cfg)])
     err = r.stderr.decode()
     assert r.returncode == EXIT_CONFIG, err
-    assert ("rstmdbd: config error: metrics.enabled (file:%s:4:12): cannot be true yet" % cfg) in err, err
+    assert ("rstmdbd: config error: metrics.enabled (file:%s:4:12): must be true or false" % cfg) in err, err
 
 
 def test_tuning_keys_of_unbuilt_features_warn_but_start(server_factory):

@@ -31,9 +31,7 @@ TEST_CASE("every feature key is a registered key, listed once", "[config][featur
 }
 
 TEST_CASE("keys that turn on an unbuilt feature are refused, naming key and source", "[config][features]") {
-  // Nothing of these is built yet; the test changes with the flag in features.cpp.
-  REQUIRE_FALSE(FeatureSet::this_build().has(Feature::Metrics));
-  REQUIRE_FALSE(FeatureSet::this_build().has(Feature::AccessLog));
+  // Every feature is built now: builds without them are simulated with FeatureSet.
 
   // A build without TLS (FeatureSet without it) refuses tls.enabled the same way.
   LoadOptions no_tls;
@@ -47,18 +45,37 @@ TEST_CASE("keys that turn on an unbuilt feature are refused, naming key and sour
       any_line_has(r.errors, {"rstmdbd: config error: tls.enabled (file:/etc/rstmdb/config.yaml:2:12): "
                               "cannot be true yet: this rstmdbd is built without TLS (leave it at false)"}));
 
-  r = load_this_build("", {{"RSTMDB_METRICS_ENABLED", "yes"}});
+  // A build without the metrics endpoint or the access log refuses them the same way.
+  LoadOptions without;
+  without.features = FeatureSet{Feature::AdminSocket};
+  without.check_files = false;
+  r = load_config_from_string("metrics:\n  enabled: true\n", without, "/etc/rstmdb/config.yaml");
   CHECK(r.errors.size() == 1);
-  CHECK(any_line_has(r.errors, {"metrics.enabled (env RSTMDB_METRICS_ENABLED): cannot be true yet: this "
-                                "rstmdbd is built without the metrics"}));
-
+  CHECK(any_line_has(
+      r.errors, {"metrics.enabled (file:", "cannot be true yet: this rstmdbd is built without the metrics"}));
   for (const char* mode : {"writes", "all"}) {
-    r = load_this_build(std::string("logging:\n  access_log: ") + mode + "\n");
+    r = load_config_from_string(std::string("logging:\n  access_log: ") + mode + "\n", without,
+                                "/etc/rstmdb/config.yaml");
     INFO(mode);
     CHECK(r.errors.size() == 1);
     CHECK(
-        any_line_has(r.errors, {"logging.access_log (file:/etc/rstmdb/config.yaml:2:15): cannot be \"",
+        any_line_has(r.errors, {"logging.access_log (file:", "cannot be \"",
                                 "yet: this rstmdbd is built without the access log (leave it at \"off\")"}));
+  }
+}
+
+TEST_CASE("this build serves the metrics endpoint and the access log", "[config][features]") {
+  REQUIRE(FeatureSet::this_build().has(Feature::Metrics));
+  REQUIRE(FeatureSet::this_build().has(Feature::AccessLog));
+  LoadResult r = load_this_build("", {{"RSTMDB_METRICS_ENABLED", "yes"}});
+  INFO(joined(r.errors));
+  CHECK(r.ok());
+  CHECK(r.config.metrics.enabled);
+  for (const char* mode : {"writes", "all"}) {
+    r = load_this_build(std::string("logging:\n  access_log: ") + mode + "\n");
+    INFO(mode);
+    CHECK(r.ok());
+    CHECK(r.config.logging.access_log == mode);
   }
 }
 
@@ -113,6 +130,9 @@ TEST_CASE("the admin socket is built: its path is an ordinary key", "[config][fe
 TEST_CASE("check-config --strict keeps 'no effect yet' a warning", "[config][features]") {
   LoadOptions options;
   options.strict = true;
+  // A build without TLS (every feature is built now), where this key has no effect.
+  options.features =
+      FeatureSet{Feature::Metrics, Feature::AccessLog, Feature::Subscriptions, Feature::AdminSocket};
   const LoadResult r = load_config_from_string("network: {handshake_timeout_secs: 3}\n", options, "c.yaml");
   CHECK(r.ok());
   CHECK(r.warnings.size() == 1);
