@@ -1,7 +1,7 @@
 """deploy/compose (runtime.md §6.3): the compose file's structure, the files it mounts, the
 Prometheus and Grafana provisioning, and `docker-compose config -q` (Debian's docker-compose
 checks the file without an engine). The dashboard's series against a live /metrics are
-checked by tests/e2e/test_dashboard_series.py."""
+checked by tests/e2e/test_metrics.py."""
 
 import json
 import shutil
