@@ -35,8 +35,8 @@ missing_of() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
   done
 }
-missing=($(missing_of "${PACKAGES[@]}"))
-missing_checkers=($(missing_of "${CHECKERS[@]}"))
+mapfile -t missing < <(missing_of "${PACKAGES[@]}")
+mapfile -t missing_checkers < <(missing_of "${CHECKERS[@]}")
 if [ ${#missing[@]} -gt 0 ] || [ ${#missing_checkers[@]} -gt 0 ]; then
   step "installing ${missing[*]} ${missing_checkers[*]}"
   export DEBIAN_FRONTEND=noninteractive
