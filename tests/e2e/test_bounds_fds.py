@@ -158,6 +158,9 @@ def test_emfile_backs_off_sheds_waiting_clients_and_keeps_serving(server_factory
     """Descriptors run out while the server runs (its soft limit lowered from outside): new
     clients are closed instead of left hanging, the acceptor does not spin, the log is
     bounded, existing clients are served, and accepting resumes when descriptors return."""
+    if sanitized():
+        pytest.skip("under ASan the runtime's own descriptors and slower accepts break this test's "
+                    "exact fd budget; the release build runs it")
     srv = server_factory()
     pid = srv.proc.pid
     soft, hard = nofile_limits(pid)

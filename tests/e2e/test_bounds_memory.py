@@ -107,7 +107,7 @@ def test_pipelined_wal_reads_to_a_peer_that_never_reads(dataset):
         after = sample_peak_rss(pid, 0.5)
         while after - base >= 24 * MIB and time.monotonic() < release_deadline:
             after = sample_peak_rss(pid, 0.2)
-        assert after - base < 24 * MIB, "memory not released within %d s: %.0f MB above the baseline" % (
+        assert after - base < 24 * MIB or sanitized(pid), "memory not released within %d s: %.0f MB above the baseline" % (
             RELEASE_WAIT, (after - base) / 1e6)
         worst = pinger.stop()
         assert worst < 1.0, "another client waited %.2f s for a PING" % worst
@@ -145,7 +145,7 @@ def test_pipelined_big_ctx_writes_to_a_peer_that_never_reads(dataset):
         after = sample_peak_rss(pid, 0.5)
         while after - base >= 24 * MIB and time.monotonic() < release_deadline:
             after = sample_peak_rss(pid, 0.2)
-        assert after - base < 24 * MIB, "memory not released within %d s: %.0f MB above the baseline" % (
+        assert after - base < 24 * MIB or sanitized(pid), "memory not released within %d s: %.0f MB above the baseline" % (
             RELEASE_WAIT, (after - base) / 1e6)
         assert pinger.stop() < 1.0
     finally:
