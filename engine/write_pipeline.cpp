@@ -115,11 +115,17 @@ void WritePipeline::submit(Job job) {
   if (wake) queue_cv_.notify_one();
 }
 
+bool WritePipeline::idle() const {
+  std::lock_guard lock(queue_mutex_);
+  return role_ == Role::Idle;
+}
+
 void WritePipeline::lead_pending() {
   std::unique_lock lock(queue_mutex_);
   if (role_ != Role::Idle || queue_.empty()) return;  // someone else sequences them
   const bool can_lead =
-      !stopping_ && std::none_of(queue_.begin(), queue_.end(), [&](const Job& j) { return !may_lead(j); });
+      !stopping_ && lead_backoff_.load(std::memory_order_relaxed) == 0 &&
+      std::none_of(queue_.begin(), queue_.end(), [&](const Job& j) { return !may_lead(j); });
   if (!can_lead) {
     role_ = Role::Sequencer;
     const bool wake = sequencer_waiting_;
@@ -139,6 +145,8 @@ void WritePipeline::lead_pending() {
   // Whatever arrived meanwhile (or did not fit) is the sequencer's: one wake-up, and only if
   // there is work.
   const bool work = !queue_.empty();
+  // Writers overlapped this lead: the sequencer groups them better (see kLeadBackoffGroups).
+  if (work) lead_backoff_.store(kLeadBackoffGroups, std::memory_order_relaxed);
   role_ = work ? Role::Sequencer : Role::Idle;
   const bool wake = work && sequencer_waiting_;
   lock.unlock();
@@ -330,10 +338,19 @@ void WritePipeline::sequencer_loop() {
       if (!queue_.empty()) continue;
     }
     if (group_jobs > 0 && !keep_open) {
+      note_sequenced_group(group_jobs);
       hand_off(std::move(group));
       group = new_group();
       group_jobs = 0;
     }
+  }
+}
+
+void WritePipeline::note_sequenced_group(std::size_t jobs) {
+  if (jobs > 1) {
+    lead_backoff_.store(kLeadBackoffGroups, std::memory_order_relaxed);
+  } else if (const int left = lead_backoff_.load(std::memory_order_relaxed); left > 0) {
+    lead_backoff_.store(left - 1, std::memory_order_relaxed);
   }
 }
 

@@ -124,6 +124,14 @@ class WritePipeline {
   // are posted. Writes that arrive while a group is being led gather in the queue and go to
   // the sequencer thread when the leader is done. If the lead mode forbids leading these
   // jobs, the scope's end wakes the sequencer instead. Scopes nest; the outermost leads.
+  // Leading pays only while writers do not overlap: a leader holds its I/O thread and its
+  // group holds one connection's batch, where the sequencer would gather every connection's
+  // writes into one group. So once writes arrive while a group is being led (or the sequencer
+  // groups several jobs at once), scopes stop leading until kLeadBackoffGroups consecutive
+  // sequencer groups held a single job each: the load is back to one writer at a time.
+  static constexpr int kLeadBackoffGroups = 16;
+  // True when no thread sequences: nothing queued, staged or in flight (tests, diagnostics).
+  bool idle() const;
   class LeadScope {
    public:
     explicit LeadScope(WritePipeline& pipeline) : pipeline_(pipeline), outer_(pipeline.begin_deferring()) {}
@@ -178,6 +186,8 @@ class WritePipeline {
   void lead_pending();
   void lead(std::vector<Job>& jobs);
   void sequencer_loop();
+  // Updates the lead back-off after the sequencer closed a group of `jobs` jobs.
+  void note_sequenced_group(std::size_t jobs);
   void run_job(View& group, Job& job, std::vector<PendingReply>& replies);
   std::unique_ptr<InFlight> new_group();
   void hand_off(std::unique_ptr<InFlight> group);
@@ -218,7 +228,7 @@ class WritePipeline {
   std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
   std::thread committer_;
 
-  std::mutex queue_mutex_;
+  mutable std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
   std::deque<Job> queue_;
   bool stopping_ = false;
@@ -228,6 +238,10 @@ class WritePipeline {
   Role role_ = Role::Idle;
   std::condition_variable role_cv_;  // a leader finished (shutdown waits for it)
   std::atomic<LeadMode> lead_mode_{LeadMode::Always};
+  // Groups of one job the sequencer must see before scopes lead again (0: they may lead).
+  // Set to kLeadBackoffGroups by a lead that writes arrived during and by a sequencer group
+  // of several jobs. A heuristic: read and written without ordering by leader and sequencer.
+  std::atomic<int> lead_backoff_{0};
   std::atomic<bool> group_handed_{false};  // a group is with the committer, not yet absorbed
   std::thread sequencer_;
   bool shut_down_ = false;

@@ -15,6 +15,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/defer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -557,7 +558,9 @@ void Session::flush_soon() {
   // leave in one write (one syscall) after the last of them, instead of one write each.
   if (flush_posted_) return;
   flush_posted_ = true;
-  asio::post(transport_.get_executor(), [self = shared_from_this()] {
+  // defer, not post: a continuation of this handler, queued on this thread (a post would wake
+  // another I/O thread to run it: one more wake-up per request).
+  asio::defer(transport_.get_executor(), [self = shared_from_this()] {
     self->flush_posted_ = false;
     if (!self->write_now()) self->wake_writer();
   });

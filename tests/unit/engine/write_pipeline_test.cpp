@@ -519,6 +519,49 @@ TEST_CASE("write pipeline: while a leader syncs, other writers do not block and 
   CHECK(h.store.groups.size() == 2);  // the leader's, then one group for all the others
 }
 
+TEST_CASE("write pipeline: once writers overlap, scopes stop leading until writes come one at a time again",
+          "[engine][pipeline][leader]") {
+  Harness h(policy(config::FsyncPolicy::Kind::Never), WritePipeline::LeadMode::Always);
+  // A lone write that answers on the thread that submitted it was led there.
+  const auto lone_write_led = [&] {
+    std::promise<std::thread::id> answered_on;
+    {
+      WritePipeline::LeadScope scope(h.pipeline);
+      h.pipeline.submit(Job{append(), [&](Result) { answered_on.set_value(std::this_thread::get_id()); }});
+    }
+    return answered_on.get_future().get() == std::this_thread::get_id();
+  };
+  REQUIRE(lone_write_led());
+  {
+    std::lock_guard lock(h.store.mutex);
+    h.store.stall_writes = true;
+  }
+  std::thread leader([&] {
+    WritePipeline::LeadScope scope(h.pipeline);
+    h.pipeline.submit(Job{append(), [](Result) {}});
+  });
+  wait_store(h.store, [&] { return h.store.stalled; });  // a leader is inside its write
+  std::promise<void> overlapped;
+  h.pipeline.submit(Job{append(), [&](Result) { overlapped.set_value(); }});  // arrives meanwhile
+  {
+    std::lock_guard lock(h.store.mutex);
+    h.store.stall_writes = false;
+  }
+  h.store.cv.notify_all();
+  leader.join();
+  overlapped.get_future().get();
+  // Backed off: the overlapping write was one single-job sequencer group, so the next
+  // kLeadBackoffGroups - 1 lone writes go through the sequencer thread too.
+  for (int i = 0; i < WritePipeline::kLeadBackoffGroups - 1; ++i)
+    CHECK_FALSE(lone_write_led());
+  // Then, once the sequencer has given its role back, the next lone write is led again.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!h.pipeline.idle() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  REQUIRE(h.pipeline.idle());
+  CHECK(lone_write_led());
+}
+
 TEST_CASE("write pipeline: a leader's failed write fail-stops like any other", "[engine][pipeline][leader]") {
   Harness h(policy(config::FsyncPolicy::Kind::EveryWrite), WritePipeline::LeadMode::Always);
   {
