@@ -365,6 +365,7 @@ SERIAL_FILES = frozenset({
     "test_disk_full.py",
     "test_health.py",
     "test_ops_durability.py",
+    "test_slow_sync.py",  # a latency bound: not beside other load
     "test_watch_replay.py",  # RSS of stalled subscribers; replay under concurrent writers
 })
 
