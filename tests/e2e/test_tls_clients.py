@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 import rcp_client as rc
-from tls_helpers import Pki, count_lines, start_tls_server
+from tls_helpers import Pki, count_lines, start_tls_server, wait_for
 
 TOKEN = "tok-tls-clients-Secret-1"
 NODE_SCRIPT = Path(__file__).with_name("tls_node_client.mjs")
@@ -268,3 +268,30 @@ def test_rstmdb_js_refusals_are_prompt_and_named(pki, tls_server, mtls_server):
     assert not got["ok"] and got["code"] == "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED", got
     assert got["ms"] < 5000, got
     assert count_lines(mtls_server, "peer did not return a certificate") >= 1
+
+
+def test_the_recipe_in_docs_tls_md_serves_both_clients(module_server_factory, tmp_path):
+    """docs/tls.md "Making certificates", run as written: strict rstmdb-py and rstmdb-js verify
+    the server by name and address, and mTLS with its client certificate is audited by CN."""
+    doc = (Path(__file__).parents[2] / "docs" / "tls.md").read_text()
+    section = doc.split("### Making certificates", 1)[1]
+    script = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    p = subprocess.run(["bash", "-euc", script], cwd=tmp_path, capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr.decode("utf-8", "replace")
+    assert b"server.pem: OK" in p.stdout and b"billing-svc.pem: OK" in p.stdout, p.stdout
+    ca = tmp_path / "ca.pem"
+    args = ["--set", "tls.enabled=true", "--set", "tls.cert_path=%s" % (tmp_path / "server.pem"),
+            "--set", "tls.key_path=%s" % (tmp_path / "server.key"), "--set", "tls.require_client_cert=true",
+            "--set", "tls.client_ca_path=%s" % ca, "--set", "logging.access_log=writes"] + _auth_args()
+    client = (tmp_path / "billing-svc.pem", tmp_path / "billing-svc.key")
+    srv = module_server_factory(args, start=False)
+    srv.tls_client = rstmdb_py_context(ca_cert=ca, client_cert=client[0], client_key=client[1])
+    srv.start()
+    for host in ("127.0.0.1", "localhost"):
+        ctx = rstmdb_py_context(ca_cert=ca, client_cert=client[0], client_key=client[1], strict=True)
+        assert py_round_trip(srv, host, ctx, "doc-py-" + host)["to_state"] == "b"
+        got = node_client(srv, host, {"ca": str(ca), "cert": str(client[0]), "key": str(client[1])},
+                          "doc-js-" + host)
+        assert got["ok"] and got["authorized"], got
+    # AUTH, PUT_MACHINE, CREATE_INSTANCE, APPLY_EVENT audited for each of the four runs.
+    wait_for(lambda: count_lines(srv, 'client_cn="billing-svc"') == 16, what="16 access lines")
