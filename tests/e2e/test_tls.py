@@ -208,8 +208,11 @@ def test_failed_handshakes_never_leak_slots(server_factory, pki):
 
 def test_expiry_warning(server_factory, pki, tmp_path):
     srv = start_tls_server(server_factory, pki)  # the test CA issues for 2 days
-    assert count_lines(srv, "WARN  server: rstmdbd: config warning: tls.cert_path (flag --set): certificate "
-                            '"%s" expires in 1 day(s)' % pki.server[0]) == 1
+    # 2 days from issue: "1 day(s)", or "2 day(s)" when the server checks within the second
+    # the certificate was issued in (whole days left are counted).
+    prefix = 'WARN  server: rstmdbd: config warning: tls.cert_path (flag --set): certificate "%s" expires in ' \
+        % pki.server[0]
+    assert count_lines(srv, prefix + "1 day(s)") + count_lines(srv, prefix + "2 day(s)") == 1, srv.output()
     long_lived = pki.ca.issue("long-lived", ["IP:127.0.0.1"], days=60)
     srv2 = server_factory(pki.server_args(cert=long_lived), start=False)
     srv2.tls_client = client_context(pki.ca.cert)
@@ -285,3 +288,22 @@ def test_tls_series_on_the_metrics_endpoint(server_factory, pki):
     silent.close()
     wait_for_metric(srv, lambda m: m.value("rstmdb_connections_rejected_total", reason="handshake_timeout") == 1,
                     "the silent handshake counted")
+
+
+def test_a_certificate_without_subject_alt_name_is_a_warning(server_factory, pki):
+    """Clients verify the SAN only: a CN-only certificate starts (it still serves insecure
+    clients) with a WARN that says why verifying clients will refuse it."""
+    cn_only = pki.ca.issue("cn-only-server", days=60)
+    srv = server_factory(pki.server_args(cert=cn_only), start=False)
+    srv.tls_client = client_context(pki.ca.cert)  # check_hostname off: the handshake itself works
+    srv.start()
+    assert count_lines(srv, 'WARN  server: rstmdbd: config warning: tls.cert_path (flag --set): certificate "%s" '
+                            "has no subjectAltName" % cn_only[0]) == 1, srv.output()
+    with srv.connect() as c:
+        c.ping()
+    verifying = ssl.create_default_context(cafile=str(pki.ca.cert))
+    with pytest.raises(ssl.SSLCertVerificationError, match="IP address mismatch"):
+        tls_connect(srv, verifying, server_hostname="127.0.0.1")
+    # The test CA's usual certificate names 127.0.0.1 and localhost: no such warning.
+    good = start_tls_server(server_factory, pki)
+    assert count_lines(good, "has no subjectAltName") == 0
