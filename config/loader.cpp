@@ -797,6 +797,7 @@ class Loader {
       } else {
         cert_loaded = true;
         check_expiry(SSL_CTX_get0_certificate(ctx), cert);
+        check_names(SSL_CTX_get0_certificate(ctx), cert);
       }
     }
     if (!config_.tls.key_path || !readable_pem("tls.key_path", *config_.tls.key_path)) return;
@@ -835,6 +836,17 @@ class Loader {
       warn("tls.cert_path", source_of("tls.cert_path"),
            "certificate " + double_quoted(path) + " expires in " + std::to_string(days) + " day(s)");
     }
+  }
+
+  // Clients match the name or address they dial against the subjectAltName only (RFC 6125;
+  // rstmdb-cli, Python's ssl, Node's tls): a certificate without one cannot be verified.
+  void check_names(X509* certificate, const std::string& path) {
+    if (certificate == nullptr || X509_get_ext_by_NID(certificate, NID_subject_alt_name, -1) >= 0) return;
+    warn("tls.cert_path", source_of("tls.cert_path"),
+         "certificate " + double_quoted(path) +
+             " has no subjectAltName, so clients that verify the server (rstmdb-cli --ca-cert, rstmdb-py "
+             "ca_cert, rstmdb-js ca) refuse it; issue it with every DNS name and IP address clients use "
+             "(docs/tls.md)");
   }
 
   void check_client_ca(SSL_CTX* ctx) {

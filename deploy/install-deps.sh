@@ -11,6 +11,7 @@ PACKAGES=(
   librocksdb-dev libspdlog-dev libfmt-dev libssl-dev libyaml-cpp-dev libjemalloc-dev
   catch2 libedit-dev prometheus-cpp-dev
   python3 python3-pytest python3-pytest-xdist openssl
+  nodejs  # Node's tls module for the rstmdb-js TLS test (tests/e2e/tls_node_client.mjs)
 )
 
 missing=()

@@ -13,9 +13,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/defer.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/defer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -195,9 +195,13 @@ asio::awaitable<void> Session::tls_handshake() {
   if (closed_) co_return;  // shutdown meanwhile
   if (!ec) {
     context_.client_cert_cn = transport_.client_common_name();
+    std::string cn_field;  // the CN is the certificate issuer's text: quoted and cut like client strings
+    if (context_.client_cert_cn) {
+      cn_field = " client_cn=";
+      append_quoted(cn_field, *context_.client_cert_cn, LogLine::kMaxFieldBytes);
+    }
     get_logger("server")->debug("connection {} opened peer={} tls={}{}", context_.connection_id,
-                                context_.peer, transport_.session_description(),
-                                context_.client_cert_cn ? " client_cn=" + *context_.client_cert_cn : "");
+                                context_.peer, transport_.session_description(), cn_field);
     start_serving();
     co_return;
   }

@@ -14,6 +14,10 @@ constexpr std::array<std::string_view, 9> kAuditedWrites = {
     "PUT_MACHINE", "CREATE_INSTANCE",   "APPLY_EVENT", "DELETE_INSTANCE", "BATCH", "FLUSH_ALL",
     "COMPACT",     "SNAPSHOT_INSTANCE", "AUTH"};
 
+// The access line's principal of a session known only by its client certificate (mTLS
+// without a token): distinct from token labels, as sha256: marks a token fingerprint.
+constexpr std::string_view kClientCertPrincipalPrefix = "cn:";
+
 // Ops whose params are never looked at for the log lines (AUTH carries the token).
 bool params_are_secret(std::string_view op) {
   return op == "AUTH" || op == "HELLO";
@@ -126,11 +130,17 @@ void TrafficRecorder::write_lines(const FinishedRequest& r, bool debug_line, boo
   if (access_line) {
     auto line = LogLine::fields("access");
     fill(line);
+    // The token's principal when the session presented one, else the verified client
+    // certificate's CN (mTLS); client_cn names the certificate whenever there is one, so a
+    // session with both shows both.
     if (r.session.principal) {
       line.text("principal", *r.session.principal);
+    } else if (r.session.client_cert_cn) {
+      line.text("principal", std::string(kClientCertPrincipalPrefix) + *r.session.client_cert_cn);
     } else {
       line.none("principal");
     }
+    if (r.session.client_cert_cn) line.text("client_cn", *r.session.client_cert_cn);
     access_log_lines_->info("{}", line.str());
   }
 }

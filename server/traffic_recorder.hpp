@@ -3,8 +3,9 @@
 // (logger "request") and the audit line (logger "access", logging.access_log):
 //
 //   request  conn peer op id status code dur_us bytes_in bytes_out [instance_id machine version wal_offset]
-//   access   the same fields plus principal (the token's label or sha256:<8 hex> fingerprint; "-"
-//            when the connection has not authenticated)
+//   access   the same fields plus principal (the token's label or sha256:<8 hex> fingerprint;
+//            else, on an mTLS session, cn:<client certificate CN>; "-" when neither) and, on
+//            an mTLS session, client_cn (the certificate's subject CN)
 //
 // `access_log: writes` writes the audit line for PUT_MACHINE, CREATE_INSTANCE, APPLY_EVENT,
 // DELETE_INSTANCE, BATCH, FLUSH_ALL, COMPACT, SNAPSHOT_INSTANCE and AUTH; `all` for every

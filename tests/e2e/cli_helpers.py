@@ -150,7 +150,13 @@ class Cli:
 # Certificates.
 
 class CertAuthority:
-    """A CA in `directory`; issue() makes a leaf certificate signed by it (EC P-256)."""
+    """A CA in `directory`; issue() makes a leaf certificate signed by it (EC P-256).
+
+    The extensions are the ones strict X.509 verification insists on (Python 3.13's
+    ssl.create_default_context() turns on VERIFY_X509_STRICT, which rstmdb-py inherits): the
+    CA with critical basicConstraints and keyUsage keyCertSign, the leaves with keyUsage,
+    extendedKeyUsage and (OpenSSL's default) subject/authority key identifiers. docs/tls.md
+    gives operators the same recipe; test_tls_clients.py checks it under the strict flags."""
 
     def __init__(self, directory, name="rstmdb test CA"):
         self.dir = Path(directory)
@@ -159,7 +165,8 @@ class CertAuthority:
         self.key = self.dir / "ca.key"
         self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                       "-nodes", "-keyout", self.key, "-out", self.cert, "-days", "2",
-                      "-subj", "/CN=%s" % name)
+                      "-subj", "/CN=%s" % name, "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign")
 
     def _openssl(self, *args):
         p = subprocess.run(["openssl"] + [str(a) for a in args], capture_output=True, timeout=30)
@@ -173,7 +180,7 @@ class CertAuthority:
         ext = self.dir / ("%s.ext" % name)
         self._openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                       "-keyout", key, "-out", csr, "-subj", "/CN=%s" % name)
-        lines = ["basicConstraints=CA:FALSE",
+        lines = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature",
                  "extendedKeyUsage=%s" % ("clientAuth" if client else "serverAuth")]
         if sans:
             lines.append("subjectAltName=" + ",".join(sans))

@@ -212,3 +212,53 @@ def test_access_log_off_by_default(server_factory, tmp_path):
     with srv.connect() as c:
         rc.assert_ok(c.request("PUT_MACHINE", {"machine": "o", "version": 1, "definition": MACHINE}))
     assert _lines(srv, "access") == []
+
+
+# ---- mTLS: the client certificate's CN (runtime.md §3.2 "CN in audit lines") -----------------
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    from tls_helpers import Pki
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+def _tls_server(server_factory, pki, tmp_path, mtls, fmt="text"):
+    from tls_helpers import start_tls_server
+    return start_tls_server(server_factory, pki, mtls=mtls, extra=[
+        "--set", "logging.access_log=all", "--set", "logging.format=%s" % fmt,
+        "--set", "auth.required=true", "--set", "auth.secrets_file=%s" % _secrets_file(tmp_path)])
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_mtls_sessions_are_audited_with_the_certificate_cn(server_factory, pki, tmp_path, fmt):
+    srv = _tls_server(server_factory, pki, tmp_path, mtls=True, fmt=fmt)
+    with srv.connect() as c:  # presents client-1's certificate
+        rc.assert_error(c.request("GET_INSTANCE", {"instance_id": "x"}, id="u1"), "UNAUTHORIZED")
+        rc.assert_ok(c.request("AUTH", {"method": "bearer", "token": TOKEN}, id="a1"))
+        rc.assert_ok(c.request("PUT_MACHINE", {"machine": "acc", "version": 1, "definition": MACHINE}, id="m1"))
+    lines = _wait_lines(srv, "access", 3, fmt=fmt)
+    if fmt == "json":
+        by_id = {d["id"]: d for d in lines}
+        for d in lines:
+            assert list(d)[-2:] == ["principal", "client_cn"], d
+    else:
+        by_id = {dict(f)["id"]: dict(f) for _, f in lines}
+        for _, fields in lines:
+            assert [k for k, _ in fields][-2:] == ["principal", "client_cn"], fields
+    # Before AUTH the certificate is the only identity; after it, the token's principal, with
+    # the certificate still named.
+    assert by_id["u1"]["principal"] == "cn:client-1" and by_id["u1"]["client_cn"] == "client-1"
+    assert by_id["a1"]["principal"] == "ops-team" and by_id["a1"]["client_cn"] == "client-1"
+    assert by_id["m1"]["principal"] == "ops-team" and by_id["m1"]["client_cn"] == "client-1"
+    _assert_no_secrets(srv)
+
+
+def test_tls_without_client_certificates_has_no_cn(server_factory, pki, tmp_path):
+    srv = _tls_server(server_factory, pki, tmp_path, mtls=False)
+    with srv.connect() as c:
+        rc.assert_error(c.request("GET_INSTANCE", {"instance_id": "x"}, id="u1"), "UNAUTHORIZED")
+        rc.assert_ok(c.request("AUTH", {"method": "bearer", "token": TOKEN}, id="a1"))
+    lines = _wait_lines(srv, "access", 2)
+    by_id = {dict(f)["id"]: dict(f) for _, f in lines}
+    assert by_id["u1"]["principal"] == "-" and by_id["a1"]["principal"] == "ops-team"
+    assert all("client_cn" not in dict(f) for _, f in lines), lines

@@ -10,6 +10,7 @@ the handshake timeout and its connection slot, failed handshakes closing cleanly
 import json
 import socket
 import ssl
+import subprocess
 import time
 
 import pytest
@@ -207,8 +208,11 @@ def test_failed_handshakes_never_leak_slots(server_factory, pki):
 
 def test_expiry_warning(server_factory, pki, tmp_path):
     srv = start_tls_server(server_factory, pki)  # the test CA issues for 2 days
-    assert count_lines(srv, "WARN  server: rstmdbd: config warning: tls.cert_path (flag --set): certificate "
-                            '"%s" expires in 1 day(s)' % pki.server[0]) == 1
+    # 2 days from issue: "1 day(s)", or "2 day(s)" when the server checks within the second
+    # the certificate was issued in (whole days left are counted).
+    prefix = 'WARN  server: rstmdbd: config warning: tls.cert_path (flag --set): certificate "%s" expires in ' \
+        % pki.server[0]
+    assert count_lines(srv, prefix + "1 day(s)") + count_lines(srv, prefix + "2 day(s)") == 1, srv.output()
     long_lived = pki.ca.issue("long-lived", ["IP:127.0.0.1"], days=60)
     srv2 = server_factory(pki.server_args(cert=long_lived), start=False)
     srv2.tls_client = client_context(pki.ca.cert)
@@ -243,3 +247,63 @@ def test_unusable_tls_material_refuses_to_start(pki, tmp_path):
         rc_, err = start_fails(tmp_path, args)
         assert rc_ == EXIT_CONFIG, (args, rc_, err)
         assert "config error: " + key_name in err, (args, err)
+
+
+# ---- the TLS series of the metrics endpoint (runtime.md §3.2, §4.2) --------------------------
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+def test_tls_series_on_the_metrics_endpoint(server_factory, pki):
+    from metrics_helpers import METRICS_ARGS, metrics_port, scrape, wait_for_metric
+    srv = start_tls_server(server_factory, pki, extra=METRICS_ARGS + ["--set", "network.handshake_timeout_secs=1"])
+    srv.metrics_port = metrics_port(srv)
+    s = scrape(srv)
+    # The certificate's notAfter, as the openssl command reads it.
+    p = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", str(pki.server[0])],
+                       capture_output=True, timeout=30, check=True)
+    not_after = ssl.cert_time_to_seconds(p.stdout.decode().strip().split("=", 1)[1])
+    assert s.value("rstmdb_tls_certificate_expiry_timestamp_seconds") == not_after
+    assert s.value("rstmdb_connections_rejected_total", reason="tls_handshake") == 0
+    # A plaintext client on the TLS port, then a TLS 1.1 client: each counted once.
+    c = rc.Connection(srv.host, srv.port)
+    c.send(rc.make_request("PING", id="1"))
+    c.sock.settimeout(5)
+    try:
+        while c.sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    c.close()
+    wait_for_metric(srv, lambda m: m.value("rstmdb_connections_rejected_total", reason="tls_handshake") == 1,
+                    "the plaintext client counted")
+    old = client_context(pki.ca.cert)
+    old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        tls_connect(srv, old)
+    wait_for_metric(srv, lambda m: m.value("rstmdb_connections_rejected_total", reason="tls_handshake") == 2,
+                    "the TLS 1.1 client counted")
+    silent = socket.create_connection((srv.host, srv.port))
+    silent.settimeout(5)
+    assert silent.recv(1024) == b""
+    silent.close()
+    wait_for_metric(srv, lambda m: m.value("rstmdb_connections_rejected_total", reason="handshake_timeout") == 1,
+                    "the silent handshake counted")
+
+
+def test_a_certificate_without_subject_alt_name_is_a_warning(server_factory, pki):
+    """Clients verify the SAN only: a CN-only certificate starts (it still serves insecure
+    clients) with a WARN that says why verifying clients will refuse it."""
+    cn_only = pki.ca.issue("cn-only-server", days=60)
+    srv = server_factory(pki.server_args(cert=cn_only), start=False)
+    srv.tls_client = client_context(pki.ca.cert)  # check_hostname off: the handshake itself works
+    srv.start()
+    assert count_lines(srv, 'WARN  server: rstmdbd: config warning: tls.cert_path (flag --set): certificate "%s" '
+                            "has no subjectAltName" % cn_only[0]) == 1, srv.output()
+    with srv.connect() as c:
+        c.ping()
+    verifying = ssl.create_default_context(cafile=str(pki.ca.cert))
+    with pytest.raises(ssl.SSLCertVerificationError, match="IP address mismatch"):
+        tls_connect(srv, verifying, server_hostname="127.0.0.1")
+    # The test CA's usual certificate names 127.0.0.1 and localhost: no such warning.
+    good = start_tls_server(server_factory, pki)
+    assert count_lines(good, "has no subjectAltName") == 0
