@@ -10,6 +10,7 @@ or reorders an event, or a bench whose checks stop counting, fails here.
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,9 @@ from conftest import binary_path, clean_env
 # Generous: the lead may SIGSTOP processes for a minute or two on the shared machine.
 BENCH_TIMEOUT = "300"
 RUN_TIMEOUT = 600
+# The server closes a subscriber that stopped reading after network.write_timeout_secs (30 s)
+# of wall time without write progress; a run this long was paused, and then that is correct.
+STALLED_KEPT_WITHIN_S = 25
 
 
 def bench_path():
@@ -40,10 +44,12 @@ def run_watch(subscribers, stalled=0, extra=()):
     args = ["--local", str(binary_path()), "--durability", "never", "-c", "4", "-p", "4",
             "-d", "1", "--warmup", "0.2", "--instances", "50", "--timeout", BENCH_TIMEOUT,
             "--subscribers", subscribers, "--stalled-subscribers", stalled, "--json", "-"]
+    started = time.monotonic()
     rc, out, err = run_bench(args + list(extra))
+    elapsed = time.monotonic() - started
     assert rc == 0, "bench exited %d\nstdout:\n%s\nstderr:\n%s" % (rc, out, err)
     report = json.loads(out.strip().splitlines()[-1])
-    return report, err
+    return report, err, elapsed
 
 
 def check_complete(report, subscribers):
@@ -67,11 +73,12 @@ def check_complete(report, subscribers):
 
 
 def test_subscribers_receive_every_apply_and_a_stalled_one_stays_connected():
-    report, err = run_watch(10, stalled=1)
+    report, err, elapsed = run_watch(10, stalled=1)
     check_complete(report, 10)
     w = report["watch"]
     assert w["stalled_subscribers"] == 1
-    assert w["stalled_connected_at_end"] == 1
+    if elapsed < STALLED_KEPT_WITHIN_S:
+        assert w["stalled_connected_at_end"] == 1, w
     assert report["config"]["subscribers"] == 10
     assert "10 subscriber(s) reading and 1 stalled" in err
 
@@ -79,7 +86,7 @@ def test_subscribers_receive_every_apply_and_a_stalled_one_stays_connected():
 def test_a_thousand_subscribers_fit_the_local_servers_raised_connection_limit():
     # 4 writers + 1 control + 1000 subscribers is above the server's default
     # network.max_connections (1000): --local must raise it, or connections are refused.
-    report, _ = run_watch(1000, extra=["--subscriber-threads", "2"])
+    report, _, _ = run_watch(1000, extra=["--subscriber-threads", "2"])
     check_complete(report, 1000)
 
 

@@ -139,7 +139,7 @@ struct WatchSide {
   std::vector<std::future<void>> running;
 };
 
-// Connects every subscriber (in waves) and starts the reading ones.
+// Connects every subscriber (in waves): HELLO (+ AUTH) and WATCH_ALL.
 void start_watch(WatchSide& w, RunPlan& plan, const BenchOptions& o, const std::atomic<bool>& interrupted) {
   const std::uint32_t total = o.watch_connections();
   const auto t0 = Clock::now();
@@ -159,6 +159,12 @@ void start_watch(WatchSide& w, RunPlan& plan, const BenchOptions& o, const std::
   }
   std::fprintf(stderr, "rstmdb-bench: %u subscriber(s) reading and %u stalled, WATCH_ALL in %.2f s\n",
                o.subscribers, o.stalled_subscribers, to_seconds(Clock::now() - t0));
+}
+
+// Starts the reading subscribers' loops. Call once the plan's times are set: co_spawn orders
+// those writes before the loops read them (the events themselves come over TCP, which is no
+// ordering the memory model knows).
+void start_reading(WatchSide& w) {
   for (auto& s : w.subs) {
     if (!s->stalled()) w.running.push_back(asio::co_spawn(s->io(), s->run(), asio::use_future));
   }
@@ -383,6 +389,7 @@ RunOutcome run_benchmark(const BenchOptions& o, const std::atomic<bool>& interru
   std::fprintf(stderr, "rstmdb-bench: %s, %u connection(s) x pipeline %u; warmup %g s, then measuring %s\n",
                o.rate ? "open loop" : "closed loop", o.connections, o.pipeline, o.warmup_s, stop_condition);
 
+  if (watch) start_reading(*watch);
   pending.clear();
   for (std::size_t i = 1; i < conns.size(); ++i) {
     pending.push_back(asio::co_spawn(conns[i]->io(), conns[i]->run_load(), asio::use_future));

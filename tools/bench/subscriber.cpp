@@ -139,8 +139,8 @@ void Subscriber::stop(const std::string& reason) {
   conn_.shutdown();
 }
 
-bool Subscriber::still_connected() const noexcept {
-  auto& socket = const_cast<Connection&>(conn_).socket();
+bool Subscriber::still_connected() noexcept {
+  auto& socket = conn_.socket();
   if (!socket.is_open()) return false;
   tcp_info info{};
   socklen_t len = sizeof info;

@@ -61,7 +61,7 @@ class Subscriber {
   bool stalled() const noexcept { return stalled_; }
   const StreamCheck& check() const noexcept { return verifier_.check(); }
   // Stalled ones: whether the server still had the connection open when asked (TCP_INFO).
-  bool still_connected() const noexcept;
+  bool still_connected() noexcept;
 
   boost::asio::io_context& io() noexcept { return conn_.io(); }
 
