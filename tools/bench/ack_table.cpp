@@ -16,23 +16,24 @@ std::uint64_t mix(std::uint64_t z) noexcept {
 
 AckTable::AckTable() : slots_(new Slot[kCapacity]) {}
 
-void AckTable::record(std::uint64_t offset, std::uint64_t instance, std::int64_t response_ns) noexcept {
+void AckTable::record(std::uint64_t offset, const Ack& ack) noexcept {
   Slot& s = slots_[offset % kCapacity];
   s.offset.store(kBusy, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
-  s.instance.store(instance, std::memory_order_relaxed);
-  s.response_ns.store(response_ns, std::memory_order_relaxed);
+  s.instance.store(ack.instance, std::memory_order_relaxed);
+  s.sent_ns.store(ack.sent_ns, std::memory_order_relaxed);
+  s.response_ns.store(ack.response_ns, std::memory_order_relaxed);
   s.offset.store(offset, std::memory_order_release);
 }
 
-AckTable::Lookup AckTable::lookup(std::uint64_t offset, std::uint64_t& instance,
-                                  std::int64_t& response_ns) const noexcept {
+AckTable::Lookup AckTable::lookup(std::uint64_t offset, Ack& out) const noexcept {
   const Slot& s = slots_[offset % kCapacity];
   const std::uint64_t before = s.offset.load(std::memory_order_acquire);
   if (before == kBusy) return Lookup::NotYet;  // being written: this offset or a later one
   if (before != offset) return before < offset ? Lookup::NotYet : Lookup::Overwritten;
-  instance = s.instance.load(std::memory_order_relaxed);
-  response_ns = s.response_ns.load(std::memory_order_relaxed);
+  out.instance = s.instance.load(std::memory_order_relaxed);
+  out.sent_ns = s.sent_ns.load(std::memory_order_relaxed);
+  out.response_ns = s.response_ns.load(std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_acquire);
   if (s.offset.load(std::memory_order_relaxed) != offset) return Lookup::Overwritten;
   return Lookup::Found;

@@ -1,9 +1,9 @@
 // What the watch workload's writers acknowledged, for the subscribers to check against.
 //
 // AckTable: for each log offset a writer got in an APPLY_EVENT response, the working-set
-// instance it applied to and when the response was read (nanoseconds on the bench's steady
-// clock). Subscribers look an event's offset up to check its instance and to measure the
-// delay from response to event. It is a ring of kCapacity slots indexed by offset: an event
+// instance it applied to, when the request was sent and when the response was read
+// (nanoseconds on the bench's steady clock). Subscribers look an event's offset up to check its instance and
+// to measure the delay from response to event. It is a ring of kCapacity slots indexed by offset: an event
 // that arrives more than kCapacity offsets after its response finds a newer offset in its
 // slot and counts as unmatched (no latency sample), one that arrives before its response
 // finds an older one.
@@ -25,7 +25,7 @@ namespace rstmdb::bench {
 
 class AckTable {
  public:
-  // 2^21 offsets (48 MiB): at 100 000 applies/s a subscriber may lag 20 s and still match.
+  // 2^21 offsets (64 MiB): at 100 000 applies/s a subscriber may lag 20 s and still match.
   static constexpr std::uint64_t kCapacity = std::uint64_t{1} << 21;
 
   enum class Lookup {
@@ -36,13 +36,20 @@ class AckTable {
 
   AckTable();
 
-  void record(std::uint64_t offset, std::uint64_t instance, std::int64_t response_ns) noexcept;
-  Lookup lookup(std::uint64_t offset, std::uint64_t& instance, std::int64_t& response_ns) const noexcept;
+  struct Ack {
+    std::uint64_t instance = 0;
+    std::int64_t sent_ns = 0;
+    std::int64_t response_ns = 0;
+  };
+
+  void record(std::uint64_t offset, const Ack& ack) noexcept;
+  Lookup lookup(std::uint64_t offset, Ack& out) const noexcept;
 
  private:
   struct Slot {
     std::atomic<std::uint64_t> offset{0};  // 0: empty (log offsets start at 1); kBusy: being written
     std::atomic<std::uint64_t> instance{0};
+    std::atomic<std::int64_t> sent_ns{0};
     std::atomic<std::int64_t> response_ns{0};
   };
   static constexpr std::uint64_t kBusy = ~std::uint64_t{0};

@@ -467,8 +467,10 @@ bool Connection::on_response(std::string_view payload, Clock::time_point now) {
       fail(kErrProtocol, "APPLY_EVENT response without result.wal_offset");
       return false;
     }
-    plan_.acks->record(offset, s.argument,
-                       std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
+    const auto ns = [](Clock::time_point t) {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    };
+    plan_.acks->record(offset, {s.argument, ns(head.sent), ns(now)});
     stats_.acked.add(offset);
   }
   if (++s.step < step_count(s.op)) {

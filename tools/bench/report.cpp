@@ -81,6 +81,7 @@ boost::json::object watch_json(const WatchReport& w, double duration_s) {
   per["max"] = round_to(w.per_subscriber_rate.empty() ? 0.0 : w.per_subscriber_rate.back(), 1);
   o["per_subscriber_events_per_sec"] = std::move(per);
   o["latency_us"] = latency_json(w.latency);
+  o["latency_from_send_us"] = latency_json(w.latency_from_send);
   o["arrived_before_response"] = c.before_response;
   o["unmatched"] = c.unmatched;
   o["verified_events"] = c.received;
@@ -120,6 +121,14 @@ void append_watch(std::string& out, const WatchReport& w, double duration_s) {
         "%.3f p99.9 %.3f max %.3f\n",
         ms(h.min()), h.mean() / 1000.0, ms(h.value_at_quantile(0.50)), ms(h.value_at_quantile(0.90)),
         ms(h.value_at_quantile(0.99)), ms(h.value_at_quantile(0.999)), ms(h.max()));
+    out += line;
+    const LatencyHistogram& hs = w.latency_from_send;
+    std::snprintf(
+        line, sizeof line,
+        "event latency ms (APPLY_EVENT sent -> event):     min %.3f mean %.3f p50 %.3f p90 %.3f p99 "
+        "%.3f p99.9 %.3f max %.3f\n",
+        ms(hs.min()), hs.mean() / 1000.0, ms(hs.value_at_quantile(0.50)), ms(hs.value_at_quantile(0.90)),
+        ms(hs.value_at_quantile(0.99)), ms(hs.value_at_quantile(0.999)), ms(hs.max()));
     out += line;
     std::snprintf(
         line, sizeof line,

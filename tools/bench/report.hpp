@@ -58,6 +58,7 @@ struct WatchReport {
   StreamCheck check;                        // summed over the reading subscribers
   std::vector<double> per_subscriber_rate;  // events/s in the measured window, sorted
   LatencyHistogram latency;                 // writer's APPLY_EVENT response -> event arrival, us
+  LatencyHistogram latency_from_send;       // writer's APPLY_EVENT send -> event arrival, us
   double drain_s = 0;                       // writers stopped -> every subscriber had every event
 
   std::uint64_t errors() const noexcept { return check.errors() + failed; }

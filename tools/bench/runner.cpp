@@ -221,8 +221,10 @@ WatchReport finish_watch(WatchSide& w, const AckSet& final, const BenchOptions& 
   r.stalled = o.stalled_subscribers;
   r.acknowledged = final.count;
   r.drain_s = drain_s;
-  for (std::size_t t = 0; t < w.pool.size(); ++t)
+  for (std::size_t t = 0; t < w.pool.size(); ++t) {
     r.latency.merge(w.pool.watch(t).latency);
+    r.latency_from_send.merge(w.pool.watch(t).latency_from_send);
+  }
   for (auto& s : w.subs) {
     if (s->stalled()) {
       if (s->still_connected()) ++r.stalled_connected;

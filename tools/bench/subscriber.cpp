@@ -18,7 +18,12 @@ namespace {
 // Bytes asked of the socket per read: events are a few hundred bytes, and a thousand
 // subscribers each hold one buffer.
 constexpr std::size_t kSubscriberReadChunk = 16 * 1024;
+// Early events waiting for their writer's ack, per subscriber; beyond it they count as
+// unmatched (the writers would be seconds behind their own responses).
+constexpr std::size_t kMaxEarly = 65'536;
+constexpr std::uint64_t kNoInstance = ~std::uint64_t{0};
 
+// Negative delays (the event before the response) are recorded as 0.
 std::uint64_t micros_between(std::int64_t from_ns, Clock::time_point to) noexcept {
   const std::int64_t to_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(to.time_since_epoch()).count();
@@ -60,6 +65,7 @@ asio::awaitable<void> Subscriber::run() {
       }
       if (!on_message(std::get<protocol::DecodedMessage>(decoded).payload, now)) co_return;
     }
+    resolve_early(false);
     progress_.store(verifier_.check().received, std::memory_order_relaxed);
     maybe_finish();
   }
@@ -83,28 +89,54 @@ bool Subscriber::on_message(std::string_view payload, Clock::time_point now) {
   if (!verifier_.accept(offset)) return true;
   StreamCheck& check = verifier_.check();
 
-  std::uint64_t instance = 0;
-  std::int64_t response_ns = 0;
-  const AckTable::Lookup found = plan_.acks->lookup(offset, instance, response_ns);
-  if (found == AckTable::Lookup::Found && plan_.requests->working_index(ev.instance_id) != instance) {
-    ++check.wrong_instance;
-  }
-  if (now >= plan_.measure_begin && now < plan_.measure_end) {
-    ++check.in_window;
-    switch (found) {
-      case AckTable::Lookup::Found:
-        stats_.latency.record(micros_between(response_ns, now));
-        break;
-      case AckTable::Lookup::NotYet:
-        ++check.before_response;
-        stats_.latency.record(0);
-        break;
-      case AckTable::Lookup::Overwritten:
+  const std::uint64_t instance = plan_.requests->working_index(ev.instance_id).value_or(kNoInstance);
+  AckTable::Ack ack;
+  const AckTable::Lookup found = plan_.acks->lookup(offset, ack);
+  const bool in_window = now >= plan_.measure_begin && now < plan_.measure_end;
+  if (in_window) ++check.in_window;
+  switch (found) {
+    case AckTable::Lookup::Found:
+      if (in_window) {
+        record(ack, instance, now);
+      } else if (ack.instance != instance) {
+        ++check.wrong_instance;
+      }
+      break;
+    case AckTable::Lookup::NotYet:
+      if (!in_window) break;  // no delay wanted; its instance goes unchecked
+      ++check.before_response;
+      if (early_.size() < kMaxEarly) {
+        early_.push_back({offset, instance, now});
+      } else {
         ++check.unmatched;
-        break;
-    }
+      }
+      break;
+    case AckTable::Lookup::Overwritten:
+      if (in_window) ++check.unmatched;
+      break;
   }
   return true;
+}
+
+void Subscriber::record(const AckTable::Ack& ack, std::uint64_t instance, Clock::time_point arrived) {
+  if (ack.instance != instance) ++verifier_.check().wrong_instance;
+  stats_.latency.record(micros_between(ack.response_ns, arrived));
+  stats_.latency_from_send.record(micros_between(ack.sent_ns, arrived));
+}
+
+void Subscriber::resolve_early(bool all) {
+  while (!early_.empty()) {
+    const Early& e = early_.front();
+    AckTable::Ack ack;
+    const AckTable::Lookup found = plan_.acks->lookup(e.offset, ack);
+    if (found == AckTable::Lookup::NotYet && !all) return;
+    if (found == AckTable::Lookup::Found) {
+      record(ack, e.instance, e.arrived);
+    } else {
+      ++verifier_.check().unmatched;
+    }
+    early_.pop_front();
+  }
 }
 
 void Subscriber::finish_after(const AckSet& final) {
@@ -116,6 +148,7 @@ void Subscriber::finish_after(const AckSet& final) {
 void Subscriber::maybe_finish() {
   if (!finishing_ || done_ || stalled_ || !verifier_.caught_up(final_)) return;
   verifier_.finish(final_);  // everything up to the last acknowledged offset is in
+  resolve_early(true);       // and every ack is recorded
   done_ = true;
   done_flag_.store(true, std::memory_order_release);
   conn_.shutdown();

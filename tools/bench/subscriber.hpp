@@ -24,13 +24,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <string>
 
 namespace rstmdb::bench {
 
 // Per subscriber I/O thread: the delays of its subscribers, merged after the run.
 struct WatchStats {
-  LatencyHistogram latency;  // microseconds, events that arrived in the measured window
+  LatencyHistogram latency;            // response -> event, us, events that arrived in the window
+  LatencyHistogram latency_from_send;  // request sent -> event, us, the same events
   std::vector<std::string> failures;
 };
 
@@ -66,7 +68,18 @@ class Subscriber {
   boost::asio::io_context& io() noexcept { return conn_.io(); }
 
  private:
+  // An in-window event that came before its writer read the response: its delays are taken
+  // once the writer has recorded the ack.
+  struct Early {
+    std::uint64_t offset;
+    std::uint64_t instance;  // kNoInstance when the id is not a working-set id
+    Clock::time_point arrived;
+  };
+
   bool on_message(std::string_view payload, Clock::time_point now);
+  void record(const AckTable::Ack& ack, std::uint64_t instance, Clock::time_point arrived);
+  // Resolves the early events whose acks are in; with `all`, every one (the writers have stopped).
+  void resolve_early(bool all);
   void maybe_finish();
   void fail(const std::string& reason);
 
@@ -77,6 +90,7 @@ class Subscriber {
   const bool stalled_;
   StreamVerifier verifier_;
   AckSet final_;
+  std::deque<Early> early_;
   bool finishing_ = false;
   bool done_ = false;
   std::atomic<bool> done_flag_{false};

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The watch workload's matrix (issue 11 items 4 and 8), one table:
 #   events/s delivered to 1, 10, 100 and 1 000 WATCH_ALL subscribers while 4 writers apply;
-#   the delay from a writer's APPLY_EVENT response to the event's arrival (p50/p99);
+#   the delay from a writer's APPLY_EVENT response to the event's arrival (p50/p99), and
+#   from the writer's send of the APPLY_EVENT (never negative);
 #   writer throughput with 0, 1 and 100 live subscribers, and with one stalled one.
 # Each row is one rstmdb-bench --local run: a fresh rstmdbd on a free loopback port and temp
 # data dir. The JSON reports are kept in OUT.
@@ -61,14 +62,14 @@ rows = [("subs-0", "0 subscribers"), ("subs-1", "1 subscriber"), ("subs-10", "10
         ("subs-100", "100 subscribers"), ("subs-1000", "1 000 subscribers"),
         ("stalled-1", "1 stalled subscriber, 0 reading")]
 print("| run | writer ops/s | writer p50 ms | writer p99 ms | events/s total | per subscriber "
-      "min / median | event p50 ms | event p99 ms | drain s | stream errors |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+      "min / median | event p50 ms | event p99 ms | sent→event p50 / p99 ms | drain s | stream errors |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for name, label in rows:
     path = os.path.join(out, name + ".json")
     try:
         r = json.load(open(path))
     except (OSError, ValueError):
-        print("| %s | failed | | | | | | | | |" % label)
+        print("| %s | failed | | | | | | | | | |" % label)
         continue
     t = r["total"]
     cells = [label, "%.0f" % t["ops_per_sec"], "%.2f" % (t["latency_us"]["p50"] / 1000),
@@ -78,12 +79,14 @@ for name, label in rows:
         per = w["per_subscriber_events_per_sec"]
         cells += ["%.0f" % w["events_per_sec"], "%.0f / %.0f" % (per["min"], per["median"]),
                   "%.2f" % (w["latency_us"]["p50"] / 1000), "%.2f" % (w["latency_us"]["p99"] / 1000),
+                  "%.2f / %.2f" % (w["latency_from_send_us"]["p50"] / 1000,
+                                   w["latency_from_send_us"]["p99"] / 1000),
                   "%.2f" % w["drain_s"], str(w["errors"])]
     elif w:
-        cells += ["–", "–", "–", "–", "–",
+        cells += ["–", "–", "–", "–", "–", "–",
                   "stalled connected %d/%d" % (w["stalled_connected_at_end"], w["stalled_subscribers"])]
     else:
-        cells += ["–"] * 6
+        cells += ["–"] * 7
     print("| " + " | ".join(cells) + " |")
 PY
 exit $failed

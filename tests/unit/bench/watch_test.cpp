@@ -18,19 +18,19 @@ using namespace rstmdb::bench;
 
 TEST_CASE("ack table: found, not yet, overwritten", "[watch]") {
   AckTable t;
-  std::uint64_t instance = 0;
-  std::int64_t ns = 0;
-  CHECK(t.lookup(7, instance, ns) == AckTable::Lookup::NotYet);
-  t.record(7, 42, 1'000);
-  REQUIRE(t.lookup(7, instance, ns) == AckTable::Lookup::Found);
-  CHECK(instance == 42);
-  CHECK(ns == 1'000);
+  AckTable::Ack a;
+  CHECK(t.lookup(7, a) == AckTable::Lookup::NotYet);
+  t.record(7, {42, 900, 1'000});
+  REQUIRE(t.lookup(7, a) == AckTable::Lookup::Found);
+  CHECK(a.instance == 42);
+  CHECK(a.sent_ns == 900);
+  CHECK(a.response_ns == 1'000);
   // The same slot, one lap later.
-  t.record(7 + AckTable::kCapacity, 43, 2'000);
-  CHECK(t.lookup(7, instance, ns) == AckTable::Lookup::Overwritten);
-  REQUIRE(t.lookup(7 + AckTable::kCapacity, instance, ns) == AckTable::Lookup::Found);
-  CHECK(instance == 43);
-  CHECK(t.lookup(7 + 2 * AckTable::kCapacity, instance, ns) == AckTable::Lookup::NotYet);
+  t.record(7 + AckTable::kCapacity, {43, 1'900, 2'000});
+  CHECK(t.lookup(7, a) == AckTable::Lookup::Overwritten);
+  REQUIRE(t.lookup(7 + AckTable::kCapacity, a) == AckTable::Lookup::Found);
+  CHECK(a.instance == 43);
+  CHECK(t.lookup(7 + 2 * AckTable::kCapacity, a) == AckTable::Lookup::NotYet);
 }
 
 TEST_CASE("ack table: concurrent writers and a reader never see a torn entry", "[watch]") {
@@ -41,27 +41,25 @@ TEST_CASE("ack table: concurrent writers and a reader never see a torn entry", "
     while (!go.load()) {
     }
     for (std::uint64_t o = first; o < first + 2 * kPerWriter; o += 2)
-      t.record(o, o * 3, static_cast<std::int64_t>(o * 5));
+      t.record(o, {o * 3, static_cast<std::int64_t>(o * 5), static_cast<std::int64_t>(o * 7)});
   };
-  std::thread a(writer, 1), b(writer, 2);
+  std::thread w1(writer, 1), w2(writer, 2);
   go.store(true);
-  std::uint64_t torn = 0, found = 0;
+  std::uint64_t torn = 0;
   for (std::uint64_t o = 1; o < 2 * kPerWriter; ++o) {
-    std::uint64_t instance = 0;
-    std::int64_t ns = 0;
-    if (t.lookup(o, instance, ns) == AckTable::Lookup::Found) {
-      ++found;
-      if (instance != o * 3 || ns != static_cast<std::int64_t>(o * 5)) ++torn;
+    AckTable::Ack a;
+    if (t.lookup(o, a) == AckTable::Lookup::Found) {
+      if (a.instance != o * 3 || a.sent_ns != static_cast<std::int64_t>(o * 5) ||
+          a.response_ns != static_cast<std::int64_t>(o * 7))
+        ++torn;
     }
   }
-  a.join();
-  b.join();
+  w1.join();
+  w2.join();
   CHECK(torn == 0);
-  std::uint64_t instance = 0;
-  std::int64_t ns = 0;
-  REQUIRE(t.lookup(2 * kPerWriter, instance, ns) == AckTable::Lookup::Found);
-  CHECK(instance == 6 * kPerWriter);
-  (void)found;
+  AckTable::Ack a;
+  REQUIRE(t.lookup(2 * kPerWriter, a) == AckTable::Lookup::Found);
+  CHECK(a.instance == 6 * kPerWriter);
 }
 
 TEST_CASE("ack set: order-free, distinguishes different sets of one size", "[watch]") {
@@ -249,6 +247,7 @@ TEST_CASE("report: watch section in JSON and table", "[watch][report]") {
   w.per_subscriber_rate = {30, 40, 50};
   w.latency.record(1000);
   w.latency.record(3000);
+  w.latency_from_send.record(5000);
   r.watch = w;
   const boost::json::value v = boost::json::parse(report_json(r));
   const auto& o = v.as_object().at("watch").as_object();
@@ -257,6 +256,7 @@ TEST_CASE("report: watch section in JSON and table", "[watch][report]") {
   CHECK(o.at("per_subscriber_events_per_sec").as_object().at("min").as_double() == 30.0);
   CHECK(o.at("per_subscriber_events_per_sec").as_object().at("median").as_double() == 40.0);
   CHECK(o.at("latency_us").as_object().at("max").as_int64() == 3000);
+  CHECK(o.at("latency_from_send_us").as_object().at("p50").as_int64() == 5000);
   CHECK(o.at("errors").as_int64() == 0);
   const std::string table = report_table(r);
   CHECK_THAT(table, Catch::Contains("3 subscriber(s) reading, 1 stalled"));
