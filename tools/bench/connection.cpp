@@ -271,6 +271,16 @@ awaitable<std::uint64_t> Connection::latest_offset() {
   co_return 0;
 }
 
+awaitable<std::uint64_t> Connection::watch_all() {
+  const std::string id = take_id();
+  const boost::json::object r = co_await call_payload("WATCH_ALL", plan_.requests->watch_all(id), id);
+  if (const auto* v = r.if_contains("wal_offset"); v != nullptr) {
+    if (v->is_uint64()) co_return v->as_uint64();
+    if (v->is_int64() && v->as_int64() >= 0) co_return static_cast<std::uint64_t>(v->as_int64());
+  }
+  throw BenchError("WATCH_ALL: response without wal_offset");
+}
+
 awaitable<void> Connection::setup(std::uint64_t first, std::uint64_t stride, std::uint64_t end) {
   co_await open();
   const RequestBuilder& req = *plan_.requests;
@@ -451,6 +461,18 @@ bool Connection::on_response(std::string_view payload, Clock::time_point now) {
     return true;
   }
   Slot& s = slots_[head.slot];
+  if (plan_.acks != nullptr && s.op == Op::ApplyEvent) {
+    std::uint64_t offset = 0;
+    if (!scan_result_offset(payload, offset)) {
+      fail(kErrProtocol, "APPLY_EVENT response without result.wal_offset");
+      return false;
+    }
+    const auto ns = [](Clock::time_point t) {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    };
+    plan_.acks->record(offset, {s.argument, ns(head.sent), ns(now)});
+    stats_.acked.add(offset);
+  }
   if (++s.step < step_count(s.op)) {
     send_step(head.slot, now);
     return true;

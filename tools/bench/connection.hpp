@@ -13,6 +13,7 @@
 #pragma once
 
 #include "protocol/frame_decoder.hpp"
+#include "tools/bench/ack_table.hpp"
 #include "tools/bench/options.hpp"
 #include "tools/bench/report.hpp"
 #include "tools/bench/request_builder.hpp"
@@ -66,6 +67,7 @@ struct RunPlan {
   const RequestBuilder* requests = nullptr;
   std::uint64_t working_set = 0;  // pre-created instances (0 when the mix needs none)
   std::uint64_t wal_latest = 0;   // latest log offset after setup, for wal_read
+  AckTable* acks = nullptr;       // watch workload: every APPLY_EVENT offset acknowledged
 
   Clock::time_point load_start;
   Clock::time_point measure_begin;  // end of warmup
@@ -82,6 +84,7 @@ struct WorkerStats {
   Clock::time_point last_completion{};  // of a measured unit
   Clock::time_point last_end{};         // when the last of this thread's connections stopped
   std::vector<std::string> failures;    // connections that died, with the reason
+  AckSet acked;                         // watch workload: offsets of acknowledged applies
 
   void add_error(std::string_view code);
 };
@@ -103,6 +106,8 @@ class Connection {
   boost::asio::awaitable<ServerIdentity> control_setup(bool put_machine);
   // WAL_STATS latest_offset (0 when absent).
   boost::asio::awaitable<std::uint64_t> latest_offset();
+  // WATCH_ALL of the bench machine (RequestBuilder::watch_all); returns its wal_offset.
+  boost::asio::awaitable<std::uint64_t> watch_all();
 
   // One request with a setup-time timeout; returns `result` or throws RequestFailed /
   // BenchError. `build(id)` returns the request payload for that id.
@@ -123,6 +128,9 @@ class Connection {
   void shutdown() noexcept;
 
   boost::asio::io_context& io() noexcept { return io_; }
+  // For a subscriber that reads the connection itself once setup (open, watch_all) is done.
+  boost::asio::ip::tcp::socket& socket() noexcept { return socket_; }
+  protocol::FrameDecoder& decoder() noexcept { return decoder_; }
 
  private:
   struct Slot {

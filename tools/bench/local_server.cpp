@@ -31,6 +31,10 @@ constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr auto kStopTimeout = std::chrono::seconds(30);
 constexpr auto kPollInterval = std::chrono::milliseconds(50);
 constexpr std::size_t kLogTailLines = 20;
+// The server's default network.max_connections (docs/configuration.md), and the room left
+// above the bench's own connections when it is raised (a CLI or a metrics scrape alongside).
+constexpr std::uint64_t kServerDefaultMaxConnections = 1000;
+constexpr std::uint64_t kSpareConnections = 16;
 
 sockaddr_in loopback(std::uint16_t port) {
   sockaddr_in a{};
@@ -72,7 +76,8 @@ std::string describe_status(int status) {
 }  // namespace
 
 std::unique_ptr<LocalServer> LocalServer::start(const std::string& binary,
-                                                const std::optional<std::string>& fsync_policy) {
+                                                const std::optional<std::string>& fsync_policy,
+                                                std::uint64_t connections) {
   std::unique_ptr<LocalServer> s(new LocalServer());
   const char* tmp = std::getenv("TMPDIR");
   std::string templ = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/rstmdb-bench-XXXXXX";
@@ -90,6 +95,11 @@ std::unique_ptr<LocalServer> LocalServer::start(const std::string& binary,
   if (fsync_policy) {
     args.emplace_back("--set");
     args.push_back("storage.fsync_policy=" + *fsync_policy);
+  }
+  if (connections + kSpareConnections > kServerDefaultMaxConnections) {
+    // The server raises its own soft RLIMIT_NOFILE to fit (runtime.md §5.5).
+    args.emplace_back("--set");
+    args.push_back("network.max_connections=" + std::to_string(connections + kSpareConnections));
   }
   std::vector<char*> argv;
   for (std::string& a : args)

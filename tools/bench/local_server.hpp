@@ -16,9 +16,12 @@ namespace rstmdb::bench {
 class LocalServer {
  public:
   // Starts `binary` and waits (up to kStartTimeout) until it accepts connections.
+  // `connections`: how many the bench will open at once; above the server's default
+  // network.max_connections the server is started with a limit that fits them.
   // Throws BenchError on failure (after cleaning up).
   static std::unique_ptr<LocalServer> start(const std::string& binary,
-                                            const std::optional<std::string>& fsync_policy);
+                                            const std::optional<std::string>& fsync_policy,
+                                            std::uint64_t connections = 0);
 
   LocalServer(const LocalServer&) = delete;
   LocalServer& operator=(const LocalServer&) = delete;

@@ -90,7 +90,9 @@ int main(int argc, char** argv) {
   RunOutcome outcome;
   try {
     if (options.local_server) {
-      local = LocalServer::start(*options.local_server, options.durability);
+      // Writers, subscribers and the control connection.
+      local = LocalServer::start(*options.local_server, options.durability,
+                                 std::uint64_t{options.connections} + options.watch_connections() + 1);
       options.server = {"127.0.0.1", local->port()};
       options.server_text = local->address();
     }
@@ -120,6 +122,11 @@ int main(int argc, char** argv) {
   if (!outcome.failures.empty()) code = kExitFailure;
   if (outcome.interrupted) {
     std::fprintf(stderr, "rstmdb-bench: interrupted; the report covers the run up to then\n");
+    code = kExitFailure;
+  }
+  if (report.watch && report.watch->errors() > 0) {
+    std::fprintf(stderr, "rstmdb-bench: the subscribers' streams failed verification (%llu error(s))\n",
+                 static_cast<unsigned long long>(report.watch->errors()));
     code = kExitFailure;
   }
   if (report.total.count == 0) {

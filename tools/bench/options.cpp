@@ -48,6 +48,9 @@ enum class Flag {
   MaxErrorRate,
   Threads,
   Timeout,
+  Subscribers,
+  StalledSubscribers,
+  SubscriberThreads,
 };
 
 struct FlagName {
@@ -75,6 +78,9 @@ constexpr FlagName kFlags[] = {
     {"max-error-rate", 0, Flag::MaxErrorRate},
     {"threads", 0, Flag::Threads},
     {"timeout", 0, Flag::Timeout},
+    {"subscribers", 0, Flag::Subscribers},
+    {"stalled-subscribers", 0, Flag::StalledSubscribers},
+    {"subscriber-threads", 0, Flag::SubscriberThreads},
 };
 
 class Parser {
@@ -160,6 +166,12 @@ class Parser {
         return count(shown, v, 1, kMaxThreads, o_.threads);
       case Flag::Timeout:
         return seconds(shown, v, false, o_.timeout_s);
+      case Flag::Subscribers:
+        return count(shown, v, 0, kMaxSubscribers, o_.subscribers);
+      case Flag::StalledSubscribers:
+        return count(shown, v, 0, kMaxSubscribers, o_.stalled_subscribers);
+      case Flag::SubscriberThreads:
+        return count(shown, v, 1, kMaxThreads, o_.subscriber_threads);
     }
     return "internal: unhandled flag";
   }
@@ -271,6 +283,17 @@ ParseResult parse_options(std::span<const std::string_view> args, const EnvLooku
   if (needs_working_set && o.instances == 0) {
     return UsageError{"--instances must be at least 1 for workload '" + o.workload.to_string() + "'"};
   }
+  if (o.watch_connections() > kMaxSubscribers) {
+    return UsageError{"--subscribers plus --stalled-subscribers must be at most " +
+                      std::to_string(kMaxSubscribers)};
+  }
+  if (o.watch_connections() > 0) {
+    // Every event must be one the writers acknowledged, with its offset in the response.
+    if (!o.workload.contains(Op::ApplyEvent))
+      return UsageError{"--subscribers/--stalled-subscribers need apply_event in the workload"};
+    if (o.workload.contains(Op::Lifecycle))
+      return UsageError{"--subscribers/--stalled-subscribers do not combine with lifecycle"};
+  }
   if (o.threads > o.connections) o.threads = o.connections;
   return o;
 }
@@ -307,6 +330,15 @@ Load:
       --threads N           client I/O threads [one per CPU, at most one per connection]
       --timeout SECS        a request unanswered this long fails the run [30]
 
+Watch (WATCH_ALL on the bench machine, live, include_ctx; needs apply_event in the mix):
+      --subscribers N       subscriber connections that read every event, verify that each
+                            saw every acknowledged apply once and in order, and measure the
+                            delay from the writer's APPLY_EVENT response to the event [0]
+      --stalled-subscribers K
+                            connections that WATCH_ALL and then never read [0]
+      --subscriber-threads N
+                            I/O threads shared by all subscriber sockets [1]
+
 Report:
       --durability P        fsync policy to record (every_write, every_n:N, every_ms:N,
                             never); with --local also applied to the started server
@@ -315,7 +347,8 @@ Report:
       --max-error-rate F    fail (exit 1) when errors/requests exceeds F [0]
   -h, --help                show this help
 
-Exit status: 0 success, 1 failure (connection, setup or error rate), 2 usage error.
+Exit status: 0 success, 1 failure (connection, setup, error rate, or a subscriber stream that
+failed verification), 2 usage error.
 )";
   return u;
 }

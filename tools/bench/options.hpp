@@ -22,6 +22,9 @@ using client::ServerAddress;
 inline constexpr std::uint32_t kMaxPipeline = 1024;
 inline constexpr std::uint32_t kMaxConnections = 10'000;
 inline constexpr std::uint32_t kMaxThreads = 256;
+// WATCH_ALL subscriber connections (live and stalled together): far above the 1 000,
+// below what one process's descriptors and one hub round sensibly hold.
+inline constexpr std::uint32_t kMaxSubscribers = 10'000;
 // Keeps every payload far below the server's frame limit (protocol.md §4).
 inline constexpr std::uint32_t kMaxPayloadBytes = 1024 * 1024;
 
@@ -51,6 +54,12 @@ struct BenchOptions {
   double max_error_rate = 0;
   std::uint32_t threads = 0;  // 0: one per CPU, at most one per connection
   double timeout_s = 30;      // per request; also bounds the drain after the run
+  // Watch workload (docs/bench.md "Watch"): WATCH_ALL connections alongside the writers.
+  std::uint32_t subscribers = 0;          // read and verify every event
+  std::uint32_t stalled_subscribers = 0;  // WATCH_ALL, then never read
+  std::uint32_t subscriber_threads = 1;   // I/O threads multiplexing the subscriber sockets
+
+  std::uint32_t watch_connections() const noexcept { return subscribers + stalled_subscribers; }
 };
 
 struct HelpRequested {};

@@ -150,4 +150,22 @@ std::string RequestBuilder::put_machine(std::string_view id) const {
   return out;
 }
 
+std::string RequestBuilder::watch_all(std::string_view id) const {
+  std::string out;
+  append_request(out, id, "WATCH_ALL", R"({"machines":[")" + machine_ + R"("]})");
+  return out;
+}
+
+std::optional<std::uint64_t> RequestBuilder::working_index(std::string_view instance_id) const noexcept {
+  if (instance_id.size() <= machine_.size() + 2 || instance_id.substr(0, machine_.size()) != machine_ ||
+      instance_id.substr(machine_.size(), 2) != "-w") {
+    return std::nullopt;
+  }
+  const std::string_view digits = instance_id.substr(machine_.size() + 2);
+  std::uint64_t k = 0;
+  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), k);
+  if (ec != std::errc() || ptr != digits.data() + digits.size()) return std::nullopt;
+  return k;
+}
+
 }  // namespace rstmdb::bench

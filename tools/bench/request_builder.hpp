@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -58,6 +59,11 @@ class RequestBuilder {
   static std::string auth(std::string_view id, std::string_view token);
   static std::string simple(std::string_view id, std::string_view op);  // no params
   std::string put_machine(std::string_view id) const;
+  // WATCH_ALL of the bench machine's events, live (no from_offset), include_ctx default (true).
+  std::string watch_all(std::string_view id) const;
+
+  // k of a working-set id "<machine>-w<k>" (raw JSON string contents), or nullopt.
+  std::optional<std::uint64_t> working_index(std::string_view instance_id) const noexcept;
 
   // The cycle machine definition.
   static std::string machine_definition();

@@ -1,5 +1,6 @@
 #include "tools/bench/response_scan.hpp"
 
+#include <charconv>
 #include <cstddef>
 
 namespace rstmdb::bench {
@@ -52,6 +53,18 @@ class Scanner {
       ++pos_;
     }
     return false;
+  }
+
+  // An unsigned decimal integer (no sign, fraction or exponent).
+  bool unsigned_integer(std::uint64_t& out) noexcept {
+    skip_ws();
+    const char* first = s_.data() + pos_;
+    const char* last = s_.data() + s_.size();
+    const auto [ptr, ec] = std::from_chars(first, last, out);
+    if (ec != std::errc() || ptr == first) return false;
+    if (ptr != last && (*ptr == '.' || *ptr == 'e' || *ptr == 'E')) return false;
+    pos_ += static_cast<std::size_t>(ptr - first);
+    return true;
   }
 
   // Skips one value of any kind.
@@ -148,6 +161,55 @@ bool scan_response(std::string_view json, ResponseSummary& out) noexcept {
       ok_value = sc.skip_value();
     }
     if (ok_value && out.has_id && out.has_status && (out.ok() || !out.error_code.empty())) stop = true;
+    return ok_value;
+  });
+}
+
+bool scan_result_offset(std::string_view json, std::uint64_t& offset) noexcept {
+  Scanner sc(json);
+  bool stop = false;
+  bool found = false;
+  const bool ok = scan_object(sc, stop, [&](std::string_view key) {
+    if (key != "result" || !sc.peek('{')) return sc.skip_value();
+    bool inner_stop = false;
+    const bool inner_ok = scan_object(sc, inner_stop, [&](std::string_view inner) {
+      if (inner != "wal_offset") return sc.skip_value();
+      if (!sc.unsigned_integer(offset)) return false;
+      found = inner_stop = true;
+      return true;
+    });
+    stop = true;
+    return inner_ok;
+  });
+  return ok && found;
+}
+
+bool scan_event(std::string_view json, EventSummary& out) noexcept {
+  out = EventSummary{};
+  Scanner sc(json);
+  bool stop = false;
+  const auto read_string = [&sc](std::string_view& dst) {
+    return sc.peek('"') ? sc.string(dst) : sc.skip_value();
+  };
+  return scan_object(sc, stop, [&](std::string_view key) {
+    bool ok_value = true;
+    if (key == "type") {
+      ok_value = read_string(out.type);
+    } else if (key == "subscription_id") {
+      ok_value = read_string(out.subscription_id);
+    } else if (key == "instance_id") {
+      ok_value = read_string(out.instance_id);
+    } else if (key == "reason") {
+      ok_value = read_string(out.reason);
+    } else if (key == "wal_offset") {
+      ok_value = sc.unsigned_integer(out.wal_offset);
+      out.has_wal_offset = ok_value;
+    } else {
+      ok_value = sc.skip_value();
+    }
+    if (ok_value && out.type == "event" && !out.instance_id.empty() && out.has_wal_offset &&
+        !out.subscription_id.empty())
+      stop = true;
     return ok_value;
   });
 }

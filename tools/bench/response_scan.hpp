@@ -10,6 +10,7 @@
 // bench needs: its ids are decimal digits and error codes are upper-case ASCII.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 namespace rstmdb::bench {
@@ -28,5 +29,23 @@ struct ResponseSummary {
 
 // Returns false when `json` is not a well-formed JSON object as far as it was scanned.
 bool scan_response(std::string_view json, ResponseSummary& out) noexcept;
+
+// `result.wal_offset` of an ok response (APPLY_EVENT, CREATE_INSTANCE, ...). Returns false when
+// it is absent, not an unsigned integer, or the JSON is malformed as far as it was scanned.
+bool scan_result_offset(std::string_view json, std::uint64_t& offset) noexcept;
+
+// A server-initiated message (protocol.md §6.5): an event or an end.
+struct EventSummary {
+  std::string_view type;             // "event", "end", ...
+  std::string_view subscription_id;  // raw
+  std::string_view instance_id;      // raw; events only
+  std::string_view reason;           // raw; end only
+  std::uint64_t wal_offset = 0;
+  bool has_wal_offset = false;
+};
+
+// Reads type, subscription_id, instance_id, wal_offset and reason; stops once an event's
+// instance_id and wal_offset are known (before payload and ctx, in the server's key order).
+bool scan_event(std::string_view json, EventSummary& out) noexcept;
 
 }  // namespace rstmdb::bench
