@@ -437,5 +437,15 @@ def test_rejected_reload_keeps_the_running_tokens(machine):
         rc.assert_ok(c.request("GET_INSTANCE", {"instance_id": "rot-1"}))
     assert machine.sh("systemctl is-active %s" % SERVICE).stdout.strip() == "active"
     assert machine.show("MainPID", "NRestarts") == before
-    # The unit's ExecStartPre would refuse this file: put the good one back for a restart.
+    # The synchronous way (deploy/README.md): `rstmdbd reload` validates the files itself
+    # first, so the bad file is refused with 78 before the server is asked ...
+    tool = "runuser -u rstmdb -- rstmdbd reload --config /etc/rstmdb/config.yaml"
+    p = machine.sh(tool, check=False)
+    assert p.returncode == 78 and "tokens.secret:2" in p.stderr, (p.returncode, p.stderr)
+    # ... and with the file fixed, the server applies it and the tool says so.
     machine.sh("printf '%%s svc-b\\n' %s > %s" % (sha(TOKEN_B), SECRETS))
+    p = machine.sh(tool)
+    assert p.stdout.startswith("reload applied: "), p.stdout
+    assert admin_status(machine)["reloads"] == dict(reloads, rejected=reloads["rejected"] + 1,
+                                                    applied=reloads["applied"] + 1)
+    assert machine.show("MainPID", "NRestarts") == before
