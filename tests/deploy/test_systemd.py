@@ -205,20 +205,23 @@ def test_stop_is_clean(machine, workload_state):
 def test_bad_config_fails_the_start(machine):
     """ExecStartPre=check-config exits 78 and the unit ends up failed, not flapping.
     RestartPreventExitStatus= only looks at the main process, so systemd retries a failed
-    ExecStartPre until StartLimitBurst (5 starts in 10 s) stops it."""
+    ExecStartPre until the start limit (StartLimitBurst=5 in StartLimitIntervalSec=10s) stops it."""
     machine.sh("cp /etc/rstmdb/config.yaml /root/config.good && "
                "sed -i 's/^  max_connections: .*/  max_connections: 0/' /etc/rstmdb/config.yaml")
     try:
         p = machine.sh("systemctl restart %s" % SERVICE, check=False)
         assert p.returncode != 0
-        deadline = time.monotonic() + 15
+        # While systemd retries, the unit is "activating" (auto-restart); "failed" means it gave
+        # up. How many retries that takes depends on how fast they run (the limit is 5 starts
+        # within 10 s), so the count is not asserted; that it stays given up is.
+        deadline = time.monotonic() + 30
         while machine.show("ActiveState")["ActiveState"] != "failed":
             assert time.monotonic() < deadline, machine.show("ActiveState", "SubState", "NRestarts")
             time.sleep(0.2)
-        time.sleep(0.5)
         props = machine.show("ActiveState", "Result", "NRestarts")
+        time.sleep(1.0)  # RestartSec= is 100 ms: a unit still flapping would have moved on
+        assert machine.show("ActiveState", "Result", "NRestarts") == props, props
         assert props["ActiveState"] == "failed", props
-        assert int(props["NRestarts"]) <= 5, props
         journal = machine.journal()
         assert "network.max_connections (file:/etc/rstmdb/config.yaml:" in journal, journal
         assert "status=78/CONFIG" in journal, journal
