@@ -5,6 +5,7 @@
 # files offline. Needs root (Debian 12); installs podman, runc and mmdebstrap with apt.
 #
 #   tests/deploy/run.sh [pytest args...]      e.g. -k systemd, -x
+#   RSTMDB_IMAGE=localhost/rstmdb-cpp:mine tests/deploy/run.sh   (image names; see below)
 #
 # BUILD_DIR (default build) must hold a built tree: the systemd tests install from it.
 # The base image debian:bookworm-slim is made locally with mmdebstrap from this machine's
@@ -12,8 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export BUILD_DIR=${BUILD_DIR:-build}
-export RSTMDB_IMAGE=localhost/rstmdb-cpp:test
-export RSTMDB_SYSTEMD_IMAGE=localhost/rstmdb-cpp-systemd:test
+# Image names: override them to keep a run's images apart from another checkout's.
+export RSTMDB_IMAGE=${RSTMDB_IMAGE:-localhost/rstmdb-cpp:test}
+export RSTMDB_SYSTEMD_IMAGE=${RSTMDB_SYSTEMD_IMAGE:-localhost/rstmdb-cpp-systemd:test}
 BASE_IMAGE=docker.io/library/debian:bookworm-slim
 WORK=${RSTMDB_DEPLOY_WORK:-/var/tmp/rstmdb-deploy-test}
 stage_start=$(date +%s)
@@ -26,9 +28,9 @@ die() { echo "deploy: $*" >&2; exit 1; }
 
 # ---- tools
 PACKAGES=(podman runc mmdebstrap systemd)
-# Checkers of the compose directory (docker-compose checks a file without an engine); without
-# recommends, which would pull in the Docker engine.
-CHECKERS=(docker-compose python3-yaml)
+# Checkers: of the compose directory (docker-compose checks a file without an engine) and of
+# the shell scripts; without recommends, which would pull in the Docker engine.
+CHECKERS=(docker-compose python3-yaml shellcheck)
 missing_of() {
   local p
   for p in "$@"; do

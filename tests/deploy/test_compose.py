@@ -1,15 +1,23 @@
 """deploy/compose (runtime.md §6.3): the compose file's structure, the files it mounts, the
 Prometheus and Grafana provisioning, and `docker-compose config -q` (Debian's docker-compose
-checks the file without an engine). The dashboard's series against a live /metrics are
-checked by tests/e2e/test_metrics.py."""
+checks the file without an engine). The rstmdb service itself runs as the file composes it
+(the image run with the service's volumes, environment, read-only root, tmpfs, dropped
+capabilities and security options): it becomes healthy with the mounted sample config, and
+every series our dashboard queries is in its live /metrics. (tests/e2e/test_metrics.py also
+checks upstream's dashboard series against the built server.)"""
 
+import http.client
 import json
+import re
 import shutil
+import subprocess
+import time
 
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, run
+from conftest import REPO_ROOT, client, connect_in_netns, inspect, run, unique, wait_for_server, write_workload
+from metrics_helpers import Scrape
 
 COMPOSE_DIR = REPO_ROOT / "deploy" / "compose"
 COMPOSE = COMPOSE_DIR / "docker-compose.yml"
@@ -89,3 +97,86 @@ def test_promtool_accepts_the_scrape_config():
     if shutil.which("promtool") is None:
         pytest.skip("promtool is not installed (Debian's prometheus package; optional)")
     run(["promtool", "check", "config", COMPOSE_DIR / "prometheus.yml"])
+
+
+def compose_run_args(svc, volume):
+    """`podman run` options equivalent to the compose service's keys this test knows; any
+    other key fails the test, so a new key in the file gets a translation here."""
+    known = {"build", "image", "restart", "stop_grace_period", "ports", "volumes", "environment",
+             "read_only", "tmpfs", "cap_drop", "security_opt"}
+    assert set(svc) <= known, "compose keys without a translation: %s" % sorted(set(svc) - known)
+    args = ["--read-only"] if svc.get("read_only") else []
+    for path in svc.get("tmpfs", []):
+        args += ["--tmpfs", path]
+    for cap in svc.get("cap_drop", []):
+        args += ["--cap-drop", cap]
+    for opt in svc.get("security_opt", []):
+        args += ["--security-opt", opt]
+    for spec in svc["volumes"]:
+        source, _, rest = spec.partition(":")
+        if source.startswith((".", "/")):
+            source = str((COMPOSE_DIR / source).resolve())
+        else:
+            assert source == "rstmdb-data", spec
+            source = volume
+        args += ["-v", "%s:%s" % (source, rest)]
+    for key, value in svc["environment"].items():
+        args += ["-e", "%s=%s" % (key, value)]
+    return args
+
+
+def http_get(pid, port, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.sock = connect_in_netns(pid, port)  # request() uses this socket instead of connecting
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def test_rstmdb_service_runs_as_composed(image):
+    svc = compose()["services"]["rstmdb"]
+    name, volume = unique("rstmdb-compose"), unique("rstmdb-compose-vol")
+    run(["podman", "volume", "create", volume])
+    try:
+        run(["podman", "run", "-d", "--name", name, "--network", "none"] + compose_run_args(svc, volume) + [image])
+        pid = wait_for_server(
+            lambda: (lambda s: int(s[1]) if s[0] == "true" and int(s[1]) > 0 else None)(
+                inspect("container", name, "{{.State.Running}} {{.State.Pid}}").split()),
+            30, "the composed rstmdb service")
+        logs = run(["podman", "logs", name]).stdout + run(["podman", "logs", name]).stderr
+        # The mounted sample config loads as it is, with the image's environment on top.
+        assert "config: file=/etc/rstmdb/config.yaml bind=0.0.0.0:7401 data_dir=/data" in logs, logs
+        assert not re.search(r"\b(WARN|WARNING|ERROR)\b", logs), logs
+        p = run(["podman", "healthcheck", "run", name], check=False)
+        assert p.returncode == 0, "healthcheck failed: %s %s\n%s" % (p.stdout, p.stderr, logs)
+        with client(pid) as c:
+            write_workload(c, instances=10, prefix="compose")
+        status, body = http_get(pid, 9090, "/ready")
+        assert status == 200, (status, body)
+        status, body = http_get(pid, 9090, "/metrics")
+        assert status == 200, (status, body[:2000])
+        served = Scrape(body)
+        dashboard = DASHBOARD.read_text()
+        names = set(re.findall(r"\b((?:rstmdb|process)_[a-z_]+)", dashboard))
+        assert len(names) > 20, names
+        missing = [n for n in sorted(names)
+                   if n not in served.types
+                   and not (re.sub(r"_(bucket|sum|count)$", "", n) in served.types
+                            and served.types[re.sub(r"_(bucket|sum|count)$", "", n)] == "histogram")]
+        assert not missing, "dashboard series not in the live /metrics: %s" % missing
+        grace = int(svc["stop_grace_period"].rstrip("s"))
+        start = time.monotonic()
+        run(["podman", "stop", "-t", str(grace), name], timeout=grace + 30)
+        took = time.monotonic() - start
+        assert inspect("container", name, "{{.State.ExitCode}}") == "0"
+        logs = run(["podman", "logs", name]).stderr + run(["podman", "logs", name]).stdout
+        assert "Server stopped" in logs, logs
+        assert took < 5 + 2, "podman stop took %.1f s" % took  # the server's own drain grace, not compose's
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-v", "-t", "0", name], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
+        subprocess.run(["podman", "volume", "rm", "-f", volume], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)

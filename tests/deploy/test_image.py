@@ -11,11 +11,10 @@ import time
 import pytest
 
 import rcp_client as rc
-from conftest import (REPO_ROOT, SHUTDOWN_GRACE, children, client, inspect, proc_status, read_back,
+from conftest import (SHUTDOWN_GRACE, children, client, inspect, proc_status, read_back,
                       run, runtime_packages, unique, wait_for_server, write_workload)
 
 VERSION_RE = re.compile(r"^rstmdbd \d+\.\d+\.\d+ \(rstmdb-cpp; protocol 1; rocksdb [\d.]+; openssl [\d.]+\)$")
-CLI_IN_TREE = (REPO_ROOT / "tools" / "cli" / "CMakeLists.txt").exists()
 
 
 class Container:
@@ -128,9 +127,7 @@ def test_image_contents(image):
     assert link == "rstmdbd"
     assert grep  # Testcontainers probes the port with /bin/sh and grep
     names = set(binaries.split())
-    assert {"rstmdbd", "rstmdb", "rstmdb-bench"} <= names, names
-    if CLI_IN_TREE:
-        assert "rstmdb-cli" in names, names
+    assert {"rstmdbd", "rstmdb", "rstmdb-bench", "rstmdb-cli"} <= names, names
     # No compilers or headers in the runtime stage.
     assert sh(image, "ls /usr/include 2>/dev/null | wc -l; command -v c++ cmake || true").split()[0] == "0"
 
@@ -263,12 +260,6 @@ def test_healthcheck(image, containers, volume):
     test = inspect("image", image)["Healthcheck"]["Test"]
     assert test[0] == "CMD"
     direct = run(["podman", "exec", c.name] + test[1:], check=False)
-    if not CLI_IN_TREE:
-        # The HEALTHCHECK runs rstmdb-cli, which is not in this tree yet (branch `cli`):
-        # it fails, and only because the command does not exist.
-        assert direct.returncode != 0
-        assert re.search(r"rstmdb-cli.*(not found|no such file)", direct.stderr, re.I), direct.stderr
-        pytest.skip("pending: rstmdb-cli is not in this tree, so the HEALTHCHECK cannot pass yet")
     assert direct.returncode == 0, "%s %s\n%s" % (direct.stdout, direct.stderr, c.logs())
     assert direct.stdout.strip() == "PONG"
     p = run(["podman", "healthcheck", "run", c.name], check=False)

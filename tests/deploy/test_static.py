@@ -202,5 +202,11 @@ def test_dockerignore():
 
 def test_install_script_is_valid_bash():
     run(["bash", "-n", INSTALL_SH])
-    if shutil.which("shellcheck"):
-        run(["shellcheck", INSTALL_SH, REPO_ROOT / "tests" / "deploy" / "run.sh"])
+
+
+def test_shell_scripts_pass_shellcheck():
+    if shutil.which("shellcheck") is None:
+        pytest.fail("shellcheck is not installed (tests/deploy/run.sh installs it)")
+    scripts = [INSTALL_SH, REPO_ROOT / "deploy" / "install-deps.sh", REPO_ROOT / "tests" / "deploy" / "run.sh",
+               REPO_ROOT / ".ci" / "run"]
+    run(["shellcheck"] + scripts)

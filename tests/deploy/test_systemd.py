@@ -2,9 +2,11 @@
 is systemd 252, installed into by deploy/install.sh exactly as an operator would, from this
 tree's build directory. One machine for the module; the tests run in file order."""
 
+import hashlib
 import json
 import re
 import subprocess
+import threading
 import time
 
 import pytest
@@ -203,20 +205,23 @@ def test_stop_is_clean(machine, workload_state):
 def test_bad_config_fails_the_start(machine):
     """ExecStartPre=check-config exits 78 and the unit ends up failed, not flapping.
     RestartPreventExitStatus= only looks at the main process, so systemd retries a failed
-    ExecStartPre until StartLimitBurst (5 starts in 10 s) stops it."""
+    ExecStartPre until the start limit (StartLimitBurst=5 in StartLimitIntervalSec=10s) stops it."""
     machine.sh("cp /etc/rstmdb/config.yaml /root/config.good && "
                "sed -i 's/^  max_connections: .*/  max_connections: 0/' /etc/rstmdb/config.yaml")
     try:
         p = machine.sh("systemctl restart %s" % SERVICE, check=False)
         assert p.returncode != 0
-        deadline = time.monotonic() + 15
+        # While systemd retries, the unit is "activating" (auto-restart); "failed" means it gave
+        # up. How many retries that takes depends on how fast they run (the limit is 5 starts
+        # within 10 s), so the count is not asserted; that it stays given up is.
+        deadline = time.monotonic() + 30
         while machine.show("ActiveState")["ActiveState"] != "failed":
             assert time.monotonic() < deadline, machine.show("ActiveState", "SubState", "NRestarts")
             time.sleep(0.2)
-        time.sleep(0.5)
         props = machine.show("ActiveState", "Result", "NRestarts")
+        time.sleep(1.0)  # RestartSec= is 100 ms: a unit still flapping would have moved on
+        assert machine.show("ActiveState", "Result", "NRestarts") == props, props
         assert props["ActiveState"] == "failed", props
-        assert int(props["NRestarts"]) <= 5, props
         journal = machine.journal()
         assert "network.max_connections (file:/etc/rstmdb/config.yaml:" in journal, journal
         assert "status=78/CONFIG" in journal, journal
@@ -288,21 +293,162 @@ def test_backup_under_load_and_restore_as_documented(machine):
     assert machine.sh("stat -c %U /var/lib/rstmdb/db /var/lib/rstmdb/FORMAT").stdout.split() == ["rstmdb"] * 2
 
 
-@pytest.mark.skip(reason="pending: reload (SIGHUP, runtime.md §5.4) is not implemented yet")
+TOKEN_A = "rotation-token-a-0123456789abcdef0123456789abcdef"
+TOKEN_B = "rotation-token-b-0123456789abcdef0123456789abcdef"
+SECRETS = "/etc/rstmdb/tokens.secret"
+# Pipelined writes the revoked session sends at most (it is cut off long before).
+MAX_STREAM = 20000
+
+
+def sha(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def admin_status(machine):
+    """`rstmdbd status` by data directory: with --config it would load (and refuse) a broken
+    secrets file, which is what the rejected-reload test leaves behind."""
+    return json.loads(machine.sh("runuser -u rstmdb -- rstmdbd status --data-dir /var/lib/rstmdb").stdout)
+
+
+def wait_for_reloads(machine, wanted, timeout=20):
+    """`systemctl reload` (ExecReload=kill -HUP) returns once the signal is sent; the server
+    reloads on its blocking pool and counts the outcome in `rstmdbd status`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = admin_status(machine)
+        if st["reloads"] == wanted:
+            return st
+        if time.monotonic() > deadline:
+            pytest.fail("reloads %r, wanted %r\n%s" % (st["reloads"], wanted, machine.journal()))
+        time.sleep(0.2)
+
+
+def authed(machine, token):
+    c = client(machine.main_pid())
+    rc.assert_ok(c.hello())
+    rc.assert_ok(c.auth(token))
+    return c
+
+
 def test_reload_rotates_a_token(machine):
-    """Ready for the reload work: add a token hash to the config, `systemctl reload`, and the
-    new token authenticates without a restart (MainPID unchanged)."""
-    import hashlib
-    token = "rotated-token-0123456789abcdef0123456789abcdef"
-    digest = hashlib.sha256(token.encode()).hexdigest()
-    before = machine.show("MainPID")["MainPID"]
-    machine.sh("sed -i 's/^#auth:/auth:/; s/^#  required: true/  required: true/; "
-               "s/^#  token_hashes: \\[\\]/  token_hashes: [\"%s\"]/' /etc/rstmdb/config.yaml" % digest)
-    machine.sh("systemctl reload %s" % SERVICE)
-    assert machine.show("MainPID")["MainPID"] == before
-    assert machine.show("StatusText")["StatusText"].startswith("ready")
+    """runtime.md §3.1 rotation with the unit: auth on with a secrets file (root:rstmdb 0640),
+    a session on token A with writes in flight, A replaced by B in the file, `systemctl reload`.
+    The reload is applied without a restart (same MainPID, still active); B works, A is
+    refused, and the A session gets the replies due, in order, and is then closed."""
+    machine.sh("printf '%%s svc-a\\n' %s > %s && chown root:rstmdb %s && chmod 0640 %s"
+               % (sha(TOKEN_A), SECRETS, SECRETS, SECRETS))
+    machine.sh("sed -i 's/^#auth:$/auth:/; s/^#  required: true$/  required: true/; "
+               "s|^#  secrets_file: /etc/rstmdb/tokens.secret$|  secrets_file: %s|' /etc/rstmdb/config.yaml"
+               % SECRETS)
+    config = machine.sh("cat /etc/rstmdb/config.yaml").stdout
+    assert re.search(r"^auth:\n(#.*\n)*  required: true\n(#.*\n)*  secrets_file: /etc/rstmdb/tokens\.secret$",
+                     config, re.M), config
+    machine.sh("systemctl restart %s" % SERVICE)
+    assert "auth: required, 1 token hash(es)" in machine.journal()
+    before = machine.show("MainPID", "NRestarts")
+    reloads = admin_status(machine)["reloads"]
+
+    with client(machine.main_pid()) as anon:
+        rc.assert_ok(anon.hello())
+        rc.assert_error(anon.request("LIST_MACHINES"), "UNAUTHORIZED")
+    old = authed(machine, TOKEN_A)
+    rc.assert_ok(old.request("PUT_MACHINE", {"machine": "rot", "version": 1, "definition": {
+        "states": ["a", "b"], "initial": "a",
+        "transitions": [{"from": "a", "event": "GO", "to": "b"}, {"from": "b", "event": "BACK", "to": "a"}]}}))
+    rc.assert_ok(old.request("CREATE_INSTANCE", {"machine": "rot", "version": 1, "instance_id": "rot-1"}))
+
+    # A keeps a stream of pipelined writes in flight while the token is rotated.
+    ids, answered, stop = [], [], threading.Event()
+
+    def send_stream():
+        for n in range(MAX_STREAM):
+            if stop.is_set():
+                return
+            rid = "w%d" % n
+            frame = rc.encode(rc.make_request("APPLY_EVENT", {"instance_id": "rot-1",
+                                                              "event": "GO" if n % 2 == 0 else "BACK"}, id=rid))
+            ids.append(rid)
+            try:
+                old.sock.sendall(frame)
+            except OSError:  # closed by the server: what it had not read is not served
+                return
+
+    sender = threading.Thread(target=send_stream, daemon=True)
+    sender.start()
+    try:
+        while len(answered) < 50:
+            msg = old.recv_response()
+            rc.assert_ok(msg)
+            answered.append(msg["id"])
+        machine.sh("printf '%%s svc-b\\n' %s > %s" % (sha(TOKEN_B), SECRETS))
+        machine.sh("systemctl reload %s" % SERVICE)
+        st = wait_for_reloads(machine, dict(reloads, applied=reloads["applied"] + 1))
+        while True:
+            try:
+                msg = old.recv_response()
+            except rc.ConnectionClosed as e:
+                assert "reset" not in str(e), e
+                break
+            rc.assert_ok(msg)
+            answered.append(msg["id"])
+    finally:
+        stop.set()
+        sender.join(10)
+        old.close()
+    assert answered == ids[:len(answered)], "replies out of order or missing"
+    assert len(answered) < len(ids), "the stream ended before the revocation; nothing was in flight"
+
+    assert st["last_reload"]["result"] == "applied" and st["last_reload"]["trigger"] == "received SIGHUP", st
+    journal = machine.journal()
+    assert "reload applied: " in journal, journal
+    assert "token of principal svc-a removed by a reload; closing after the replies due" in journal, journal
+    assert TOKEN_A not in journal and TOKEN_B not in journal
+
+    with authed(machine, TOKEN_B) as c:
+        inst = rc.assert_ok(c.request("GET_INSTANCE", {"instance_id": "rot-1"}))
+        # Exactly the answered writes were applied.
+        assert inst["state"] == ("b" if len(answered) % 2 else "a"), (inst, len(answered))
     with client(machine.main_pid()) as c:
         rc.assert_ok(c.hello())
-        rc.assert_error(c.request("LIST_MACHINES"), "UNAUTHORIZED")
-        rc.assert_ok(c.auth(token))
-        rc.assert_ok(c.request("LIST_MACHINES"))
+        rc.assert_error(c.auth(TOKEN_A), "AUTH_FAILED")
+
+    # No restart: the same process, still active, the restart counter unchanged.
+    assert machine.sh("systemctl is-active %s" % SERVICE).stdout.strip() == "active"
+    assert machine.show("MainPID", "NRestarts") == before
+    assert machine.show("StatusText")["StatusText"].startswith("ready"), machine.show("StatusText")
+
+
+def test_rejected_reload_keeps_the_running_tokens(machine):
+    """A malformed secrets file: the reload is rejected with the file's line named, the
+    service keeps running with the tokens it had (B still works), nothing restarts."""
+    before = machine.show("MainPID", "NRestarts")
+    reloads = admin_status(machine)["reloads"]
+    live = authed(machine, TOKEN_B)
+    try:
+        machine.sh("printf '%%s svc-b\\nnot-a-hash\\n' %s > %s" % (sha(TOKEN_B), SECRETS))
+        machine.sh("systemctl reload %s" % SERVICE)
+        st = wait_for_reloads(machine, dict(reloads, rejected=reloads["rejected"] + 1))
+        assert st["last_reload"]["result"] == "rejected", st
+        journal = machine.journal()
+        assert "reload rejected: auth.secrets_file" in journal and "keeping previous configuration" in journal, \
+            journal
+        live.ping()
+        rc.assert_ok(live.request("GET_INSTANCE", {"instance_id": "rot-1"}))
+    finally:
+        live.close()
+    with authed(machine, TOKEN_B) as c:
+        rc.assert_ok(c.request("GET_INSTANCE", {"instance_id": "rot-1"}))
+    assert machine.sh("systemctl is-active %s" % SERVICE).stdout.strip() == "active"
+    assert machine.show("MainPID", "NRestarts") == before
+    # The synchronous way (deploy/README.md): `rstmdbd reload` validates the files itself
+    # first, so the bad file is refused with 78 before the server is asked ...
+    tool = "runuser -u rstmdb -- rstmdbd reload --config /etc/rstmdb/config.yaml"
+    p = machine.sh(tool, check=False)
+    assert p.returncode == 78 and "tokens.secret:2" in p.stderr, (p.returncode, p.stderr)
+    # ... and with the file fixed, the server applies it and the tool says so.
+    machine.sh("printf '%%s svc-b\\n' %s > %s" % (sha(TOKEN_B), SECRETS))
+    p = machine.sh(tool)
+    assert p.stdout.startswith("reload applied: "), p.stdout
+    assert admin_status(machine)["reloads"] == dict(reloads, rejected=reloads["rejected"] + 1,
+                                                    applied=reloads["applied"] + 1)
+    assert machine.show("MainPID", "NRestarts") == before
