@@ -19,17 +19,34 @@ namespace {
   throw BackupError(BackupError::Kind::Invalid, "manifest: " + message);
 }
 
-void append_string_field(std::string& out, std::string_view key, std::string_view value) {
-  protocol::append_json_string(out, key);
-  out += ':';
-  protocol::append_json_string(out, value);
-}
+// Appends the members of one JSON object to `out`: `first` before the first member,
+// `separator` before each later one (the manifest puts top-level members on their own lines).
+class Members {
+ public:
+  Members(std::string& out, std::string_view first, std::string_view separator)
+      : out_(out), first_(first), separator_(separator) {}
 
-void append_number_field(std::string& out, std::string_view key, std::uint64_t value) {
-  protocol::append_json_string(out, key);
-  out += ':';
-  out += std::to_string(value);
-}
+  // Starts a member: the caller appends its value.
+  void key(std::string_view key) {
+    out_ += count_++ == 0 ? first_ : separator_;
+    protocol::append_json_string(out_, key);
+    out_ += ':';
+  }
+  void string(std::string_view key, std::string_view value) {
+    this->key(key);
+    protocol::append_json_string(out_, value);
+  }
+  void number(std::string_view key, std::uint64_t value) {
+    this->key(key);
+    out_ += std::to_string(value);
+  }
+
+ private:
+  std::string& out_;
+  std::string_view first_;
+  std::string_view separator_;
+  std::size_t count_ = 0;
+};
 
 const json::value& field(const json::object& o, std::string_view key, std::string_view where) {
   const json::value* v = o.if_contains(key);
@@ -60,11 +77,16 @@ bool valid_file_name(std::string_view name) noexcept {
   return true;
 }
 
-std::tm utc_parts(std::int64_t unix_ms) {
-  std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+// "2026-12-02T05:40:00.123Z" with date_sep "-" and time_sep ":", in UTC.
+std::string utc_text(std::int64_t unix_ms, const char* date_sep, const char* time_sep) {
+  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
   std::tm tm{};
   ::gmtime_r(&secs, &tm);
-  return tm;
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d%s%02d%s%02dT%02d%s%02d%s%02d.%03dZ", tm.tm_year + 1900, date_sep,
+                tm.tm_mon + 1, date_sep, tm.tm_mday, tm.tm_hour, time_sep, tm.tm_min, time_sep, tm.tm_sec,
+                static_cast<int>(unix_ms % 1000));
+  return buf;
 }
 
 }  // namespace
@@ -85,62 +107,47 @@ std::string label_problem(std::string_view label) {
 }
 
 std::string iso8601_utc(std::int64_t unix_ms) {
-  const std::tm tm = utc_parts(unix_ms);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(unix_ms % 1000));
-  return buf;
+  return utc_text(unix_ms, "-", ":");
 }
 
 std::string compact_utc(std::int64_t unix_ms) {
-  const std::tm tm = utc_parts(unix_ms);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d%02d%02dT%02d%02d%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(unix_ms % 1000));
-  return buf;
+  return utc_text(unix_ms, "", "");
 }
 
 std::string encode_manifest(const Manifest& m) {
-  std::string out = "{\n  ";
-  append_string_field(out, "format", kManifestFormat);
-  out += ",\n  ";
-  append_number_field(out, "format_version", static_cast<std::uint64_t>(kManifestVersion));
-  out += ",\n  ";
-  append_string_field(out, "created_at", m.created_at);
-  out += ",\n  \"source\":{";
-  append_string_field(out, "mode", m.source.mode);
-  out += ',';
-  append_string_field(out, "data_dir", m.source.data_dir);
-  out += ',';
-  append_string_field(out, "host", m.source.host);
-  out += ',';
-  append_string_field(out, "checkpoint", m.source.checkpoint);
-  out += "},\n  \"label\":";
+  std::string out = "{";
+  Members top(out, "\n  ", ",\n  ");
+  top.string("format", kManifestFormat);
+  top.number("format_version", static_cast<std::uint64_t>(kManifestVersion));
+  top.string("created_at", m.created_at);
+  top.key("source");
+  out += '{';
+  Members source(out, "", ",");
+  source.string("mode", m.source.mode);
+  source.string("data_dir", m.source.data_dir);
+  source.string("host", m.source.host);
+  source.string("checkpoint", m.source.checkpoint);
+  out += '}';
+  top.key("label");
   if (m.label) {
     protocol::append_json_string(out, *m.label);
   } else {
     out += "null";
   }
-  out += ",\n  ";
-  append_string_field(out, "server_version", m.server_version);
-  out += ",\n  ";
-  append_string_field(out, "rocksdb_version", m.rocksdb_version);
-  out += ",\n  ";
-  append_number_field(out, "latest_offset", m.summary.latest_offset);
-  out += ",\n  ";
-  append_number_field(out, "oldest_offset", m.summary.oldest_offset);
-  out += ",\n  ";
-  append_number_field(out, "machines", m.summary.machines);
-  out += ",\n  ";
-  append_number_field(out, "instances", m.summary.instances);
-  out += ",\n  \"files\":[";
+  top.string("server_version", m.server_version);
+  top.string("rocksdb_version", m.rocksdb_version);
+  top.number("latest_offset", m.summary.latest_offset);
+  top.number("oldest_offset", m.summary.oldest_offset);
+  top.number("machines", m.summary.machines);
+  top.number("instances", m.summary.instances);
+  top.key("files");
+  out += '[';
   for (std::size_t i = 0; i < m.files.size(); ++i) {
     out += i == 0 ? "\n    {" : ",\n    {";
-    append_string_field(out, "path", m.files[i].path);
-    out += ',';
-    append_number_field(out, "size", m.files[i].size);
-    out += ',';
-    append_string_field(out, "sha256", m.files[i].sha256);
+    Members file(out, "", ",");
+    file.string("path", m.files[i].path);
+    file.number("size", m.files[i].size);
+    file.string("sha256", m.files[i].sha256);
     out += '}';
   }
   out += m.files.empty() ? "]\n}\n" : "\n  ]\n}\n";

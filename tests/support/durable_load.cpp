@@ -4,7 +4,10 @@
 
 #include <boost/json.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdlib>
 #include <future>
 #include <random>
 #include <stdexcept>
@@ -404,6 +407,40 @@ LoadStats run_load(engine::Engine& engine, const LoadOptions& options, AckLedger
     total.other_storage_errors += per_writer[i].other_storage_errors;
   }
   return total;
+}
+
+std::uint64_t env_number(const char* name, std::uint64_t fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  return std::strtoull(v, nullptr, 10);
+}
+
+std::filesystem::path scratch_root() {
+  if (const char* v = std::getenv("RSTMDB_TEST_TMPDIR"); v != nullptr && *v != '\0') return v;
+  std::error_code ec;
+  if (std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) return "/dev/shm";
+  return std::filesystem::temp_directory_path();
+}
+
+std::unique_ptr<storage::Store> open_harness_store(const std::filesystem::path& data_dir,
+                                                   storage::MemtableKind memtable, rocksdb::Env* env) {
+  storage::StoreOptions o;
+  o.data_dir = data_dir.string();
+  o.block_cache_mb = 8;
+  o.max_open_files = 256;
+  o.write_buffer_mb = 1;
+  o.memtable = memtable;
+  o.env = env;
+  auto r = storage::Store::open(o);
+  if (!r.store) throw std::runtime_error("cannot open the store at " + o.data_dir + ": " + r.message);
+  return std::move(r.store);
+}
+
+engine::EngineOptions harness_engine_options(const config::FsyncPolicy& policy) {
+  engine::EngineOptions o;
+  o.fsync_policy = policy;
+  o.compaction.enabled = false;
+  return o;
 }
 
 }  // namespace rstmdb::test

@@ -16,10 +16,16 @@
 #pragma once
 
 #include "ack_ledger.hpp"
+#include "config/config.hpp"
 #include "engine/engine.hpp"
+#include "storage/store.hpp"
+
+#include <rocksdb/env.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -51,6 +57,25 @@ inline constexpr const char* kLoadMachine = "door";
 // Creates the load's machine and shared instances (tag-specific); acknowledged like any write.
 void setup_load(engine::Engine& engine, const LoadOptions& options, AckLedger& ledger,
                 const std::function<bool()>& cut);
+
+// ---- The engine under the harness (power_cut_test.cpp, storage_fault_test.cpp).
+
+// The unsigned number in environment variable `name` (a test's scale or seed), else `fallback`.
+std::uint64_t env_number(const char* name, std::uint64_t fallback);
+
+// Where the harness's data directories go: $RSTMDB_TEST_TMPDIR, else /dev/shm, else the system
+// temp dir. The fault model does not depend on the real disk's fsync, and tmpfs makes it free.
+std::filesystem::path scratch_root();
+
+// A Store on `data_dir` over `env` (FaultFs's, or nullptr for the default) with the smallest
+// write buffer (512 KiB per column family), so flushes and compactions happen within a few
+// rounds of load and faults and cuts land in them too. Throws std::runtime_error with the
+// store's message if it does not open.
+std::unique_ptr<storage::Store> open_harness_store(const std::filesystem::path& data_dir,
+                                                   storage::MemtableKind memtable, rocksdb::Env* env);
+
+// Engine options for `policy`, with log trimming off: the audit replays the log from offset 1.
+engine::EngineOptions harness_engine_options(const config::FsyncPolicy& policy);
 
 // Runs options.writers threads until each has made ops_per_writer requests or `stop()` (by
 // default `cut()`) is true before a request. Returns when all have finished.

@@ -5,6 +5,7 @@
 #include "storage/keys.hpp"
 #include "storage/records.hpp"
 #include "storage/store.hpp"
+#include "support/temp_dir.hpp"
 
 #include <unistd.h>
 
@@ -23,25 +24,10 @@ namespace backup_test {
 namespace fs = std::filesystem;
 using namespace rstmdb::storage;
 
-class TempDir {
+// The backup tests' directories: rstmdb::test::TempDir named rstmdb-backup-test-*.
+class TempDir : public rstmdb::test::TempDir {
  public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("rstmdb-backup-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : rstmdb::test::TempDir("rstmdb-backup-test") {}
 };
 
 inline StoreOptions small_options(const fs::path& dir) {

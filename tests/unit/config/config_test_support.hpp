@@ -1,4 +1,5 @@
-// Helpers shared by the config unit tests: a self-cleaning temp directory and message matchers.
+// Helpers shared by the config unit tests: a self-cleaning temp directory that writes files and message
+// matchers.
 #pragma once
 
 #include <sys/stat.h>
@@ -15,38 +16,19 @@
 #include <vector>
 
 #include "config/loader.hpp"
+#include "support/temp_dir.hpp"
 
 namespace rstmdb::config::test {
 
-// A fresh directory under the system temp dir, removed with everything in it on destruction.
-class TempDir {
+// The config tests' directories (rstmdb::test::TempDir named rstmdb-config-test-*), with a
+// helper that writes a file into one.
+class TempDir : public rstmdb::test::TempDir {
  public:
-  TempDir() {
-    static std::atomic<unsigned> counter{0};
-    std::random_device random;
-    const auto base = std::filesystem::temp_directory_path();
-    for (int attempt = 0; attempt < 100; ++attempt) {
-      auto candidate = base / ("rstmdb-config-test-" + std::to_string(::getpid()) + "-" +
-                               std::to_string(counter++) + "-" + std::to_string(random()));
-      if (std::filesystem::create_directory(candidate)) {
-        path_ = candidate;
-        return;
-      }
-    }
-    throw std::runtime_error("cannot create a temp directory");
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
+  TempDir() : rstmdb::test::TempDir("rstmdb-config-test") {}
 
   // Writes `content` to `name` with `mode` and returns the full path.
   std::string write(const std::string& name, std::string_view content, mode_t mode = 0600) const {
-    const auto file = path_ / name;
+    const auto file = path() / name;
     {
       std::ofstream out(file, std::ios::binary | std::ios::trunc);
       out.write(content.data(), static_cast<std::streamsize>(content.size()));
@@ -54,9 +36,6 @@ class TempDir {
     ::chmod(file.c_str(), mode);
     return file.string();
   }
-
- private:
-  std::filesystem::path path_;
 };
 
 // True if one line of `lines` contains every fragment.

@@ -4,6 +4,7 @@
 #include "protocol/json_text.hpp"
 #include "storage/memtable_kinds.hpp"
 #include "storage/store.hpp"
+#include "support/temp_dir.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -22,20 +23,13 @@ using namespace rstmdb;
 
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() /
-           ("rstmdb-engine-test-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using rstmdb::test::TempDir;
+// Each test's directory: a TempDir named rstmdb-engine-test-*.
+constexpr const char* kTempPrefix = "rstmdb-engine-test";
 
 std::unique_ptr<storage::Store> open_store(const TempDir& dir, storage::MemtableKind memtable) {
   storage::StoreOptions options;
-  options.data_dir = (dir.path / "data").string();
+  options.data_dir = (dir.path() / "data").string();
   options.memtable = memtable;
   options.block_cache_mb = 8;
   auto opened = storage::Store::open(options);
@@ -125,7 +119,7 @@ void apply_many(engine::Engine& eng, const std::string& id, int count,
 TEST_CASE("group commit shares syncs between concurrent writes and keeps offsets gap-free") {
   const storage::MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir dir;
+  TempDir dir(kTempPrefix);
   auto store = open_store(dir, memtable);
   engine::Engine eng(*store, engine::EngineOptions{});
   put_cycle(eng);
@@ -153,7 +147,7 @@ TEST_CASE("group commit shares syncs between concurrent writes and keeps offsets
 TEST_CASE("a write that joins a group while a sync runs is timestamped no earlier than its submission") {
   const storage::MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir dir;
+  TempDir dir(kTempPrefix);
   auto store = open_store(dir, memtable);
   engine::Engine eng(*store, engine::EngineOptions{});
   put_cycle(eng);
@@ -181,7 +175,7 @@ TEST_CASE("a write that joins a group while a sync runs is timestamped no earlie
 TEST_CASE("atomic batch commits all or nothing") {
   const storage::MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir dir;
+  TempDir dir(kTempPrefix);
   auto store = open_store(dir, memtable);
   engine::Engine eng(*store, engine::EngineOptions{});
   put_cycle(eng);
@@ -209,7 +203,7 @@ TEST_CASE("atomic batch commits all or nothing") {
 TEST_CASE("state, offsets and idempotency records survive a reopen without replay") {
   const storage::MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir dir;
+  TempDir dir(kTempPrefix);
   std::string first_result;
   {
     auto store = open_store(dir, memtable);
@@ -241,7 +235,7 @@ TEST_CASE("state, offsets and idempotency records survive a reopen without repla
 TEST_CASE("guards see the pre-merge ctx, and failures change nothing") {
   const storage::MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir dir;
+  TempDir dir(kTempPrefix);
   auto store = open_store(dir, memtable);
   engine::Engine eng(*store, engine::EngineOptions{});
   put_cycle(eng);
@@ -280,7 +274,7 @@ bool eventually(const std::function<bool()>& pred) {
 TEST_CASE("every_n syncs in the background once N entries are unsynced") {
   const storage::MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir dir;
+  TempDir dir(kTempPrefix);
   auto store = open_store(dir, memtable);
   engine::Engine eng(*store, with_policy(config::FsyncPolicy::Kind::EveryN, 10));
   put_cycle(eng);
@@ -295,7 +289,7 @@ TEST_CASE("every_n syncs in the background once N entries are unsynced") {
 TEST_CASE("every_ms syncs on a timer after a write, and not while idle") {
   const storage::MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir dir;
+  TempDir dir(kTempPrefix);
   auto store = open_store(dir, memtable);
   engine::Engine eng(*store, with_policy(config::FsyncPolicy::Kind::EveryMs, 20));
   put_cycle(eng);
@@ -325,7 +319,7 @@ TEST_CASE("every_ms syncs on a timer after a write, and not while idle") {
 TEST_CASE("never leaves syncing to shutdown") {
   const storage::MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir dir;
+  TempDir dir(kTempPrefix);
   auto store = open_store(dir, memtable);
   engine::Engine eng(*store, with_policy(config::FsyncPolicy::Kind::Never));
   put_cycle(eng);
@@ -340,7 +334,7 @@ TEST_CASE(
   const storage::MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
   for (auto kind : {config::FsyncPolicy::Kind::EveryWrite, config::FsyncPolicy::Kind::Never}) {
-    TempDir dir;
+    TempDir dir(kTempPrefix);
     auto store = open_store(dir, memtable);
     engine::Engine eng(*store, with_policy(kind));
     std::mutex mu;
@@ -405,7 +399,7 @@ TEST_CASE(
 TEST_CASE("COMPACT force_snapshot snapshots in small sequenced jobs, each changed instance once") {
   const storage::MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir dir;
+  TempDir dir(kTempPrefix);
   auto store = open_store(dir, memtable);
   engine::Engine eng(*store, with_policy(config::FsyncPolicy::Kind::Never));
   put_cycle(eng);

@@ -18,6 +18,7 @@
 #include "support/durable_load.hpp"
 #include "support/fault_fs.hpp"
 #include "support/log_audit.hpp"
+#include "support/temp_dir.hpp"
 
 #include <unistd.h>
 
@@ -39,6 +40,7 @@
 using namespace rstmdb;
 using test::AckLedger;
 using test::FaultEnv;
+using test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -58,40 +60,6 @@ constexpr std::uint64_t kInitialOpsEstimate = 150;
 // mutating operations (RocksDB's recovery of a small image takes about 60).
 constexpr std::uint64_t kRecoveryCutOneIn = 4;
 constexpr std::uint64_t kRecoveryOps = 60;
-
-std::uint64_t env_number(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  return std::strtoull(v, nullptr, 10);
-}
-
-fs::path scratch_root() {
-  if (const char* v = std::getenv("RSTMDB_TEST_TMPDIR"); v != nullptr && *v != '\0') return v;
-  std::error_code ec;
-  if (fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) return "/dev/shm";
-  return fs::temp_directory_path();
-}
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = scratch_root() / ("rstmdb-powercut-" + std::to_string(::getpid()) + "-" +
-                              std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 struct Totals {
   int cuts = 0;
@@ -130,31 +98,6 @@ std::string cut_kind(const std::string& during) {
   return file.empty() ? op : op + " " + file;
 }
 
-std::unique_ptr<storage::Store> open_store(const fs::path& data_dir, storage::MemtableKind memtable,
-                                           rocksdb::Env* env) {
-  storage::StoreOptions o;
-  o.data_dir = data_dir.string();
-  o.block_cache_mb = 8;
-  o.max_open_files = 256;
-  // The smallest write buffer (512 KiB per column family): flushes and compactions happen
-  // within each epoch, so cuts land in them too.
-  o.write_buffer_mb = 1;
-  o.memtable = memtable;
-  o.env = env;
-  auto r = storage::Store::open(o);
-  INFO(r.message);
-  REQUIRE(r.store);
-  return std::move(r.store);
-}
-
-engine::EngineOptions engine_options(const config::FsyncPolicy& policy) {
-  engine::EngineOptions o;
-  o.fsync_policy = policy;
-  // Log trimming would start the log above offset 1; the audit replays it from the start.
-  o.compaction.enabled = false;
-  return o;
-}
-
 // A machine put right after reopening: its entry must get the offset after the image's last.
 void probe_next_offset(engine::Engine& eng, AckLedger& ledger, std::uint64_t latest, const std::string& tag,
                        const std::function<bool()>& cut) {
@@ -178,7 +121,7 @@ void probe_next_offset(engine::Engine& eng, AckLedger& ledger, std::uint64_t lat
 void run_chain(const config::FsyncPolicy& policy, storage::MemtableKind memtable, std::uint64_t seed,
                int cuts, Totals& totals) {
   const bool all_acks_durable = policy.kind == config::FsyncPolicy::Kind::EveryWrite;
-  TempDir base;
+  const TempDir base("rstmdb-powercut", test::scratch_root());
   std::mt19937_64 rng(seed);
   AckLedger ledger;
   fs::path data = base.path() / "d0";
@@ -198,7 +141,7 @@ void run_chain(const config::FsyncPolicy& policy, storage::MemtableKind memtable
       if (epoch > 0 && rng() % kRecoveryCutOneIn == 0)
         ffs->cut_power_at_op(1 + rng() % kRecoveryOps, image_db);
     }
-    auto store = open_store(data, memtable, fault->env.get());
+    auto store = test::open_harness_store(data, memtable, fault->env.get());
     // Store::open wrote (and fsynced) FORMAT before RocksDB started: it is in every image.
     if (epoch < cuts) fs::copy_file(data / "FORMAT", image / "FORMAT");
     if (epoch > 0) {
@@ -221,7 +164,7 @@ void run_chain(const config::FsyncPolicy& policy, storage::MemtableKind memtable
     load.tag = "s" + std::to_string(seed) + "e" + std::to_string(epoch);
     const std::function<bool()> cut = [ffs] { return ffs->power_cut(); };
     {
-      engine::Engine eng(*store, engine_options(policy));
+      engine::Engine eng(*store, test::harness_engine_options(policy));
       REQUIRE(eng.latest_offset() == latest);
       if (epoch > 0) probe_next_offset(eng, ledger, latest, load.tag, cut);
       test::setup_load(eng, load, ledger, cut);
@@ -262,9 +205,9 @@ void run_chain(const config::FsyncPolicy& policy, storage::MemtableKind memtable
 
 void run_power_cuts(const char* name, std::initializer_list<config::FsyncPolicy> policies,
                     storage::MemtableKind memtable, double share, std::uint64_t seed_offset) {
-  const auto total = env_number("RSTMDB_POWER_CUTS", kDefaultTotalCuts);
+  const auto total = test::env_number("RSTMDB_POWER_CUTS", kDefaultTotalCuts);
   const int cuts = std::max(1, static_cast<int>(static_cast<double>(total) * share + 0.5));
-  const std::uint64_t seed = env_number("RSTMDB_POWER_CUT_SEED", kDefaultSeed) + seed_offset;
+  const std::uint64_t seed = test::env_number("RSTMDB_POWER_CUT_SEED", kDefaultSeed) + seed_offset;
   const auto started = std::chrono::steady_clock::now();
   Totals totals;
   int chain = 0;

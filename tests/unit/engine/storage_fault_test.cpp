@@ -16,6 +16,7 @@
 #include "support/durable_load.hpp"
 #include "support/fault_fs.hpp"
 #include "support/log_audit.hpp"
+#include "support/temp_dir.hpp"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -49,6 +50,7 @@ using test::FaultRule;
 using test::FileKind;
 using test::FileOp;
 using test::TableJob;
+using test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -64,62 +66,6 @@ constexpr int kMaxRounds = 5;
 constexpr auto kReportWait = std::chrono::seconds(10);
 // The hidden test case that runs one scenario in a child process.
 constexpr const char* kChildCase = "storage fault scenario (child process of the storage fault cases)";
-
-std::uint64_t env_number(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  return std::strtoull(v, nullptr, 10);
-}
-
-fs::path scratch_root() {
-  if (const char* v = std::getenv("RSTMDB_TEST_TMPDIR"); v != nullptr && *v != '\0') return v;
-  std::error_code ec;
-  if (fs::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) return "/dev/shm";
-  return fs::temp_directory_path();
-}
-
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = scratch_root() / ("rstmdb-storage-fault-" + std::to_string(::getpid()) + "-" +
-                              std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::unique_ptr<storage::Store> open_store(const fs::path& data_dir, storage::MemtableKind memtable,
-                                           rocksdb::Env* env) {
-  storage::StoreOptions o;
-  o.data_dir = data_dir.string();
-  o.block_cache_mb = 8;
-  o.max_open_files = 256;
-  o.write_buffer_mb = 1;  // flushes and compactions within a few rounds
-  o.memtable = memtable;
-  o.env = env;
-  auto r = storage::Store::open(o);
-  INFO(r.message);
-  REQUIRE(r.store);
-  return std::move(r.store);
-}
-
-engine::EngineOptions engine_options(const config::FsyncPolicy& policy) {
-  engine::EngineOptions o;
-  o.fsync_policy = policy;
-  o.compaction.enabled = false;  // the audit replays the log from offset 1
-  return o;
-}
 
 // Where faults go, and how deep into the matching calls (the n-th is drawn from 1..max_nth,
 // sized so most scenarios reach their fault within kMaxRounds: table files get a few large
@@ -162,12 +108,12 @@ struct Totals {
 // Audits the data directory `image` (no faults), then checks the next write's offset.
 void audit(const fs::path& image, storage::MemtableKind memtable, AckLedger& ledger, bool all_acks_durable,
            Totals& totals) {
-  auto store = open_store(image, memtable, nullptr);
+  auto store = test::open_harness_store(image, memtable, nullptr);
   const auto report = test::audit_image(*store, ledger, all_acks_durable);
   INFO(report.failure_text());
   REQUIRE(report.failures.empty());
   totals.acks_checked += report.acks_checked;
-  engine::Engine eng(*store, engine_options(config::FsyncPolicy{}));
+  engine::Engine eng(*store, test::harness_engine_options(config::FsyncPolicy{}));
   REQUIRE(eng.latest_offset() == report.latest);
   engine::PutMachine p;
   p.machine = "after-restart";
@@ -220,10 +166,10 @@ void child_scenario(const fs::path& dir, std::uint64_t seed, storage::MemtableKi
   const auto expect = [&](bool ok, const std::string& what) {
     if (!ok) failures.emplace_back(what);
   };
-  auto store = open_store(data, memtable, fault.env.get());
+  auto store = test::open_harness_store(data, memtable, fault.env.get());
   bool stopped = false;
   {
-    engine::Engine eng(*store, engine_options(policy));
+    engine::Engine eng(*store, test::harness_engine_options(policy));
     eng.set_failure_handler([&](const storage::StorageError& e) {
       std::lock_guard lock(handler_mutex);
       ++handler_calls;
@@ -330,7 +276,7 @@ void child_scenario(const fs::path& dir, std::uint64_t seed, storage::MemtableKi
 // Runs child_scenario in a child process, as rstmdbd would run (and end) after a storage
 // failure, then audits both images it left.
 void run_scenario(std::uint64_t seed, storage::MemtableKind memtable, Totals& totals) {
-  TempDir base;
+  const TempDir base("rstmdb-storage-fault", test::scratch_root());
   const fs::path log = base.path() / "child.log";
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e)
@@ -398,8 +344,8 @@ void run_scenario(std::uint64_t seed, storage::MemtableKind memtable, Totals& to
 }
 
 void run_faults(const char* name, storage::MemtableKind memtable, std::uint64_t seed_offset) {
-  const int scenarios = static_cast<int>(env_number("RSTMDB_STORAGE_FAULTS", kDefaultScenarios) / 2);
-  const std::uint64_t seed = env_number("RSTMDB_POWER_CUT_SEED", kDefaultSeed) + seed_offset;
+  const int scenarios = static_cast<int>(test::env_number("RSTMDB_STORAGE_FAULTS", kDefaultScenarios) / 2);
+  const std::uint64_t seed = test::env_number("RSTMDB_POWER_CUT_SEED", kDefaultSeed) + seed_offset;
   const auto started = std::chrono::steady_clock::now();
   Totals totals;
   for (int i = 0; i < scenarios; ++i)
@@ -424,7 +370,7 @@ TEST_CASE(kChildCase, "[.]") {
   const char* dir = std::getenv("RSTMDB_FAULT_CHILD_DIR");
   if (dir == nullptr) return;  // only run_scenario starts it
   const std::string memtable = std::getenv("RSTMDB_FAULT_CHILD_MEMTABLE");
-  child_scenario(dir, env_number("RSTMDB_FAULT_CHILD_SEED", 0),
+  child_scenario(dir, test::env_number("RSTMDB_FAULT_CHILD_SEED", 0),
                  memtable == "ordered" ? storage::MemtableKind::Ordered : storage::MemtableKind::SkipList);
 }
 

@@ -2,6 +2,7 @@
 // read_log (catch-up from the change log), against a real Store.
 #include "engine/engine.hpp"
 #include "storage/store.hpp"
+#include "support/temp_dir.hpp"
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
@@ -15,20 +16,13 @@ using namespace rstmdb;
 
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() /
-           ("rstmdb-watch-reads-test-" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using rstmdb::test::TempDir;
+// Each test's directory: a TempDir named rstmdb-watch-reads-test-*.
+constexpr const char* kTempPrefix = "rstmdb-watch-reads-test";
 
 std::unique_ptr<storage::Store> open_store(const TempDir& dir) {
   storage::StoreOptions options;
-  options.data_dir = (dir.path / "data").string();
+  options.data_dir = (dir.path() / "data").string();
   options.block_cache_mb = 8;
   auto opened = storage::Store::open(options);
   REQUIRE(opened.store);
@@ -47,7 +41,7 @@ void ok(const engine::Result& r) {
 }
 
 struct Fixture {
-  TempDir dir;
+  TempDir dir{kTempPrefix};
   std::unique_ptr<storage::Store> store = open_store(dir);
   std::unique_ptr<engine::Engine> eng;
 

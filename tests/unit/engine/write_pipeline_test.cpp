@@ -94,10 +94,10 @@ class MemoryStore final : public GroupStore {
     std::lock_guard lock(mutex);
     CHECK_FALSE(marked_failed);
     ++sync_calls;
+    cv.notify_all();  // a failed sync is an event too: wait_store() waits on sync_calls
     if (fail_syncs)
       return storage::StorageError("injected sync failure", storage::StorageError::Kind::NoSpace);
     unsynced_entries = 0;
-    cv.notify_all();
     return std::nullopt;
   }
 

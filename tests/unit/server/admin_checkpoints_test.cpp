@@ -3,6 +3,7 @@
 #include "server/admin_checkpoints.hpp"
 #include "storage/keys.hpp"
 #include "storage/store.hpp"
+#include "support/temp_dir.hpp"
 
 #include <unistd.h>
 
@@ -17,24 +18,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("rstmdb-cp-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
+using rstmdb::test::TempDir;
 
- private:
-  fs::path path_;
-};
+// Each test's directory: rstmdb::test::TempDir named rstmdb-cp-test-*.
+constexpr const char* kTempPrefix = "rstmdb-cp-test";
 
 std::unique_ptr<storage::Store> open_store(const fs::path& dir) {
   storage::StoreOptions o;
@@ -56,7 +43,7 @@ server::CheckpointInfo created(server::CheckpointRegistry& registry) {
 }  // namespace
 
 TEST_CASE("checkpoints are made, counted, limited and released", "[checkpoints]") {
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_store(tmp.path() / "data");
   storage::Batch b = store->new_batch();
   b.put(storage::Cf::Meta, storage::kMetaLatestOffset, storage::u64_value(42));
@@ -93,7 +80,7 @@ TEST_CASE("checkpoints are made, counted, limited and released", "[checkpoints]"
 }
 
 TEST_CASE("abandoned checkpoints are purged by age", "[checkpoints]") {
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_store(tmp.path() / "data");
   server::CheckpointRegistry registry(*store, {});
   const auto a = created(registry);
@@ -112,7 +99,7 @@ TEST_CASE("abandoned checkpoints are purged by age", "[checkpoints]") {
 }
 
 TEST_CASE("no checkpoint of a failed store", "[checkpoints]") {
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_store(tmp.path() / "data");
   server::CheckpointRegistry registry(*store, {});
   store->mark_failed(storage::StorageError("disk gone"));

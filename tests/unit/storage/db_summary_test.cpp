@@ -4,6 +4,7 @@
 #include "storage/keys.hpp"
 #include "storage/records.hpp"
 #include "storage/store.hpp"
+#include "support/temp_dir.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,26 +25,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("rstmdb-summary-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
+using rstmdb::test::TempDir;
 
- private:
-  fs::path path_;
-};
+// Each test's directory: rstmdb::test::TempDir named rstmdb-summary-test-*.
+constexpr const char* kTempPrefix = "rstmdb-summary-test";
 
 StoreOptions small_options(const fs::path& dir) {
   StoreOptions o;
@@ -117,7 +102,7 @@ std::map<std::string, std::pair<std::uintmax_t, std::int64_t>> listing(const fs:
 }  // namespace
 
 TEST_CASE("the summary of a checkpoint is read from the checkpoint", "[summary]") {
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_ok(small_options(tmp.path() / "data"));
   std::map<std::pair<std::string, std::string>, std::uint64_t> counts;
   std::map<std::string, std::string> states;
@@ -143,7 +128,7 @@ TEST_CASE("the summary of a checkpoint is read from the checkpoint", "[summary]"
 }
 
 TEST_CASE("reading a summary writes nothing into the directory", "[summary]") {
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_ok(small_options(tmp.path() / "data"));
   std::map<std::pair<std::string, std::string>, std::uint64_t> counts;
   std::map<std::string, std::string> states;
@@ -173,7 +158,7 @@ TEST_CASE("a checkpoint taken under concurrent writes holds a prefix of the comm
   // each checkpoint must open as one commit point: counters equal to the records, the log
   // ending at latest_offset. With 1 MiB memtables the checkpoints catch flushes in progress
   // and a WAL tail after the checkpoint's own flush.
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_ok(small_options(tmp.path() / "data"));
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> committed{0};
@@ -217,7 +202,7 @@ TEST_CASE("a checkpoint taken under concurrent writes holds a prefix of the comm
 }
 
 TEST_CASE("a directory that is not an rstmdb-cpp database is refused", "[summary]") {
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   SECTION("missing") {
     CHECK_THROWS_AS(read_db_summary((tmp.path() / "nothing").string()), StorageError);
   }
@@ -287,7 +272,7 @@ TEST_CASE("a directory that is not an rstmdb-cpp database is refused", "[summary
 }
 
 TEST_CASE("DataDirLock excludes servers and other tools", "[lock]") {
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   const fs::path dir = tmp.path() / "data";
   fs::create_directories(dir);
   {

@@ -1,6 +1,7 @@
 // The power-cut model of tests/support/fault_fs.hpp, through the rocksdb::FileSystem API: what
 // is synced survives a cut, what is not vanishes.
 #include "support/fault_fs.hpp"
+#include "support/temp_dir.hpp"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -24,27 +25,15 @@ namespace {
 // root/ (modelled), shadow/, and images written next to them; removed at the end.
 class Sandbox {
  public:
-  Sandbox() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    base_ = fs::temp_directory_path() / ("rstmdb-faultfs-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(base_ / "root");
-  }
-  ~Sandbox() {
-    std::error_code ec;
-    fs::remove_all(base_, ec);
-  }
-  Sandbox(const Sandbox&) = delete;
-  Sandbox& operator=(const Sandbox&) = delete;
+  Sandbox() { fs::create_directories(dir_.path() / "root"); }
 
-  std::string root() const { return (base_ / "root").string(); }
-  std::string root(const std::string& name) const { return (base_ / "root" / name).string(); }
-  std::string shadow() const { return (base_ / "shadow").string(); }
-  std::string image(int n) const { return (base_ / ("image-" + std::to_string(n))).string(); }
+  std::string root() const { return (dir_.path() / "root").string(); }
+  std::string root(const std::string& name) const { return (dir_.path() / "root" / name).string(); }
+  std::string shadow() const { return (dir_.path() / "shadow").string(); }
+  std::string image(int n) const { return (dir_.path() / ("image-" + std::to_string(n))).string(); }
 
  private:
-  fs::path base_;
+  rstmdb::test::TempDir dir_{"rstmdb-faultfs-test"};
 };
 
 std::string read_file(const std::string& path) {

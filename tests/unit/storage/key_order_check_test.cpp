@@ -3,6 +3,7 @@
 // the factory will not create a memtable for a comparator that disagrees.
 #include "storage/key_order_check.hpp"
 #include "storage/ordered_memtable.hpp"
+#include "support/temp_dir.hpp"
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -109,15 +110,9 @@ class TestKeyComparator final : public rocksdb::MemTableRep::KeyComparator {
   Tags tags_;
 };
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() / ("rstmdb-keyorder-test-" + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using rstmdb::test::TempDir;
+// Each test's directory: a TempDir named rstmdb-keyorder-test-*.
+constexpr const char* kTempPrefix = "rstmdb-keyorder-test";
 
 // Opens a DB whose "probe" column family uses `cmp` and `factory`; returns the status (and
 // closes the DB again if it opened).
@@ -136,7 +131,7 @@ rocksdb::Status open_with(const TempDir& dir, const rocksdb::Comparator* cmp,
                                                       {"probe", probe}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  const rocksdb::Status s = rocksdb::DB::Open(db, (dir.path / "db").string(), cfs, &handles, &raw);
+  const rocksdb::Status s = rocksdb::DB::Open(db, (dir.path() / "db").string(), cfs, &handles, &raw);
   if (raw != nullptr) {
     for (auto* h : handles)
       REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
@@ -197,7 +192,7 @@ TEST_CASE("key order check: the memtable comparator must order internal keys byt
 
 TEST_CASE(
     "key order check: DB::Open refuses a column family with another comparator on the ordered memtable") {
-  TempDir dir;
+  TempDir dir(kTempPrefix);
   const rocksdb::Status refused =
       open_with(dir, rocksdb::ReverseBytewiseComparator(), std::make_shared<OrderedMemTableFactory>());
   INFO(refused.ToString());
@@ -205,14 +200,14 @@ TEST_CASE(
   CHECK(refused.ToString().find("the ordered memtable (storage.memtable=ordered) requires RocksDB's bytewise "
                                 "comparator, but the column family's comparator "
                                 "\"rocksdb.ReverseBytewiseComparator\" is not") != std::string::npos);
-  CHECK_FALSE(std::filesystem::exists(dir.path / "db" / "CURRENT"));  // refused before creating anything
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "db" / "CURRENT"));  // refused before creating anything
 
   // RocksDB's skip list takes any comparator, and ours takes the bytewise one.
   const rocksdb::Status skiplist =
       open_with(dir, rocksdb::ReverseBytewiseComparator(), std::make_shared<rocksdb::SkipListFactory>());
   INFO(skiplist.ToString());
   CHECK(skiplist.ok());
-  TempDir other;
+  TempDir other(kTempPrefix);
   const rocksdb::Status ordered =
       open_with(other, rocksdb::BytewiseComparator(), std::make_shared<OrderedMemTableFactory>());
   INFO(ordered.ToString());

@@ -1,6 +1,7 @@
 // The ordered memtable under a real RocksDB: random writes checked against std::map through
 // every iterator movement and point lookups, with concurrent readers, before and after flushes.
 #include "storage/ordered_memtable.hpp"
+#include "support/temp_dir.hpp"
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
@@ -18,15 +19,9 @@
 
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() / ("rstmdb-memtable-test-" + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using rstmdb::test::TempDir;
+// Each test's directory: a TempDir named rstmdb-memtable-test-*.
+constexpr const char* kTempPrefix = "rstmdb-memtable-test";
 
 std::unique_ptr<rocksdb::DB> open_db(const TempDir& dir) {
   rocksdb::Options o;
@@ -35,7 +30,7 @@ std::unique_ptr<rocksdb::DB> open_db(const TempDir& dir) {
   o.memtable_factory = std::make_shared<rstmdb::storage::OrderedMemTableFactory>();
   o.write_buffer_size = 256 * 1024;  // small: flushes happen during the test
   rocksdb::DB* raw = nullptr;
-  const auto s = rocksdb::DB::Open(o, (dir.path / "db").string(), &raw);
+  const auto s = rocksdb::DB::Open(o, (dir.path() / "db").string(), &raw);
   REQUIRE(s.ok());
   return std::unique_ptr<rocksdb::DB>(raw);
 }
@@ -95,7 +90,7 @@ void check_against(rocksdb::DB& db, const std::map<std::string, std::string>& mo
 }  // namespace
 
 TEST_CASE("ordered memtable: random puts and deletes read back like a sorted map") {
-  TempDir dir;
+  TempDir dir(kTempPrefix);
   auto db = open_db(dir);
   std::map<std::string, std::string> model;
   std::mt19937 rng(12345);
@@ -157,7 +152,7 @@ TEST_CASE("ordered memtable: random puts and deletes read back like a sorted map
 }
 
 TEST_CASE("ordered memtable: readers see consistent data while one writer inserts") {
-  TempDir dir;
+  TempDir dir(kTempPrefix);
   auto db = open_db(dir);
   std::atomic<bool> stop{false};
   std::atomic<int> bad{0};
@@ -192,7 +187,7 @@ TEST_CASE("ordered memtable: readers see consistent data while one writer insert
 }
 
 TEST_CASE("ordered memtable: sorted batches interleaved with random ones") {
-  TempDir dir;
+  TempDir dir(kTempPrefix);
   auto db = open_db(dir);
   std::map<std::string, std::string> model;
   std::mt19937 rng(99);

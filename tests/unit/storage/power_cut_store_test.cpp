@@ -4,6 +4,7 @@
 #include "storage/keys.hpp"
 #include "storage/store.hpp"
 #include "support/fault_fs.hpp"
+#include "support/temp_dir.hpp"
 
 #include <unistd.h>
 
@@ -23,26 +24,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("rstmdb-powercut-store-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
+using rstmdb::test::TempDir;
 
- private:
-  fs::path path_;
-};
+// Each test's directory: rstmdb::test::TempDir named rstmdb-powercut-store-test-*.
+constexpr const char* kTempPrefix = "rstmdb-powercut-store-test";
 
 StoreOptions options_for(const fs::path& data_dir, MemtableKind memtable, rocksdb::Env* env) {
   StoreOptions o;
@@ -89,7 +74,7 @@ struct ModelledDataDir {
 
 TEST_CASE("store on fault fs: synced batches survive a power cut, unsynced ones are lost") {
   const auto memtable = GENERATE(MemtableKind::Ordered, MemtableKind::SkipList);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   ModelledDataDir dir(tmp);
   fs::path image;
   {
@@ -111,7 +96,7 @@ TEST_CASE("store on fault fs: synced batches survive a power cut, unsynced ones 
 
 TEST_CASE("store on fault fs: flushed data survives a cut after its WAL is gone") {
   const auto memtable = GENERATE(MemtableKind::Ordered, MemtableKind::SkipList);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   ModelledDataDir dir(tmp);
   fs::path image;
   {
@@ -142,7 +127,7 @@ TEST_CASE("store on fault fs: flushed data survives a cut after its WAL is gone"
 
 TEST_CASE("store on fault fs: an injected WAL error fails the write and marks the store failed") {
   const int error = GENERATE(EIO, ENOSPC);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   ModelledDataDir dir(tmp);
   auto store = open_ok(options_for(dir.live, MemtableKind::Ordered, dir.fault.env.get()));
   auto batch = store->new_batch();

@@ -2,6 +2,7 @@
 
 #include "storage/keys.hpp"
 #include "storage/memtable_kinds.hpp"
+#include "support/temp_dir.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,27 +23,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("rstmdb-storage-test-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(counter++) + "-" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
+using rstmdb::test::TempDir;
 
- private:
-  fs::path path_;
-};
+// Each test's directory: rstmdb::test::TempDir named rstmdb-storage-test-*.
+constexpr const char* kTempPrefix = "rstmdb-storage-test";
 
 StoreOptions small_options(const fs::path& dir, MemtableKind memtable) {
   StoreOptions o;
@@ -96,7 +80,7 @@ std::string incompressible(std::mt19937_64& rng, std::size_t n) {
 TEST_CASE("open creates the data directory layout", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   const fs::path dir = tmp.path() / "nested" / "data";
   {
     auto store = open_ok(small_options(dir, memtable));
@@ -119,7 +103,7 @@ TEST_CASE("open creates the data directory layout", "[store]") {
 TEST_CASE("a second open of a locked directory fails with the holder's pid", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   const auto opts = small_options(tmp.path() / "data", memtable);
   auto first = open_ok(opts);
   OpenResult second = Store::open(opts);
@@ -134,7 +118,7 @@ TEST_CASE("a second open of a locked directory fails with the holder's pid", "[s
 TEST_CASE("incompatible directories are refused", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   const fs::path dir = tmp.path() / "data";
   fs::create_directories(dir);
 
@@ -184,7 +168,7 @@ TEST_CASE("incompatible directories are refused", "[store]") {
 TEST_CASE("a damaged database is reported as incompatible", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   const fs::path dir = tmp.path() / "data";
   {
     auto store = open_ok(small_options(dir, memtable));
@@ -223,7 +207,7 @@ TEST_CASE("a damaged database is reported as incompatible", "[store]") {
 TEST_CASE("a fresh directory may hold lost+found, and stale checkpoints are emptied", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   const fs::path dir = tmp.path() / "data";
   fs::create_directories(dir / "lost+found");
   { auto store = open_ok(small_options(dir, memtable)); }
@@ -242,7 +226,7 @@ TEST_CASE("permission denied is reported as such", "[store]") {
     WARN("running as root: permission checks do not apply");
     return;
   }
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   const fs::path parent = tmp.path() / "ro";
   fs::create_directories(parent);
   fs::permissions(parent, fs::perms::owner_read | fs::perms::owner_exec);
@@ -254,7 +238,7 @@ TEST_CASE("permission denied is reported as such", "[store]") {
 TEST_CASE("data survives reopen", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   const auto opts = small_options(tmp.path() / "data", memtable);
   {
     auto store = open_ok(opts);
@@ -282,7 +266,7 @@ TEST_CASE("data survives reopen", "[store]") {
 TEST_CASE("every column family uses the memtable asked for", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_ok(small_options(tmp.path() / "data", memtable));
   // RocksDB writes the options in use to db/OPTIONS-<n>; the newest one counts.
   fs::path newest;
@@ -307,7 +291,7 @@ TEST_CASE("a data directory written under one memtable opens under the other", "
   const MemtableKind first = GENERATE(each_memtable());
   const MemtableKind second = first == MemtableKind::Ordered ? MemtableKind::SkipList : MemtableKind::Ordered;
   CAPTURE(first, second);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   const fs::path dir = tmp.path() / "data";
   {
     auto store = open_ok(small_options(dir, first));
@@ -332,7 +316,7 @@ TEST_CASE("a data directory written under one memtable opens under the other", "
 TEST_CASE("a batch applies puts, deletes and range deletes across column families", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_ok(small_options(tmp.path() / "data", memtable));
   {
     Batch b = store->new_batch();
@@ -383,7 +367,7 @@ TEST_CASE("a batch applies puts, deletes and range deletes across column familie
 TEST_CASE("batches from elsewhere are refused", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto a = open_ok(small_options(tmp.path() / "a", memtable));
   auto b = open_ok(small_options(tmp.path() / "b", memtable));
   Batch foreign = b->new_batch();
@@ -396,7 +380,7 @@ TEST_CASE("batches from elsewhere are refused", "[store]") {
 TEST_CASE("scan honours prefix, start and early stop", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_ok(small_options(tmp.path() / "data", memtable));
   Batch b = store->new_batch();
   for (const char* id : {"i1", "i2", "i3", "i4"})
@@ -437,7 +421,7 @@ TEST_CASE("scan honours prefix, start and early stop", "[store]") {
 TEST_CASE("scan reads one snapshot while writes continue", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_ok(small_options(tmp.path() / "data", memtable));
   Batch b = store->new_batch();
   for (int i = 1; i <= 100; ++i)
@@ -462,7 +446,7 @@ TEST_CASE("scan reads one snapshot while writes continue", "[store]") {
 TEST_CASE("cf_files and disk_bytes report what backs the data", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_ok(small_options(tmp.path() / "data", memtable));
   // An empty log still reports one segment.
   CHECK(store->cf_files(Cf::Log).file_count == 1);
@@ -495,7 +479,7 @@ TEST_CASE("cf_files and disk_bytes report what backs the data", "[store]") {
 TEST_CASE("checkpoint creates a database that opens", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_ok(small_options(tmp.path() / "data", memtable));
   Batch b = store->new_batch();
   b.put(Cf::Instances, "order-1", "r1");
@@ -525,7 +509,7 @@ TEST_CASE("checkpoint creates a database that opens", "[store]") {
 TEST_CASE("compact_range reclaims a deleted range", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_ok(small_options(tmp.path() / "data", memtable));
   std::mt19937_64 rng(2);
   constexpr int kEntries = 8000;
@@ -556,7 +540,7 @@ TEST_CASE("compact_range reclaims a deleted range", "[store]") {
 TEST_CASE("block cache resizes live", "[store]") {
   const MemtableKind memtable = GENERATE(each_memtable());
   CAPTURE(memtable);
-  TempDir tmp;
+  TempDir tmp(kTempPrefix);
   auto store = open_ok(small_options(tmp.path() / "data", memtable));
   store->set_block_cache_mb(1);
   store->set_block_cache_mb(64);
