@@ -42,6 +42,18 @@ def binary_path():
     return Path(os.environ.get("RSTMDBD") or DEFAULT_BINARY)
 
 
+def bench_binary():
+    """rstmdb-bench: $RSTMDB_BENCH, else the one beside $RSTMDBD's build, else the Release
+    build's (the ASan stage builds only the server, the preload library and the unit tests;
+    its end-to-end run uses the Release rstmdb-cli and rstmdb-bench)."""
+    if os.environ.get("RSTMDB_BENCH"):
+        return Path(os.environ["RSTMDB_BENCH"])
+    beside = binary_path().resolve().parents[1] / "tools" / "bench" / "rstmdb-bench"
+    if beside.exists():
+        return beside
+    return REPO_ROOT / "build" / "tools" / "bench" / "rstmdb-bench"
+
+
 def clean_env(extra=None):
     """The test's environment without any inherited rstmdbd configuration."""
     env = {k: v for k, v in os.environ.items()

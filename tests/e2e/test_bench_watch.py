@@ -1,6 +1,6 @@
 """rstmdb-bench's watch workload end to end (docs/bench.md "Watch", issue 11 item 8).
 
-The real bench binary ($RSTMDB_BENCH, default the rstmdb-bench next to $RSTMDBD's build dir)
+The real bench binary (conftest.bench_binary: $RSTMDB_BENCH, else beside $RSTMDBD, else build/)
 runs with --local against the real rstmdbd: writers apply events while WATCH_ALL subscribers
 read them. The bench itself checks every subscriber's stream against the writers'
 acknowledgements (gaps, duplicates, order, instance) and exits 1 on any error; these tests
@@ -8,14 +8,12 @@ assert that exit status and the counts in its JSON report, so a server that drop
 or reorders an event, or a bench whose checks stop counting, fails here.
 """
 import json
-import os
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import binary_path, clean_env
+from conftest import bench_binary, binary_path, clean_env
 
 # Generous: the lead may SIGSTOP processes for a minute or two on the shared machine.
 BENCH_TIMEOUT = "300"
@@ -25,14 +23,8 @@ RUN_TIMEOUT = 600
 STALLED_KEPT_WITHIN_S = 25
 
 
-def bench_path():
-    if os.environ.get("RSTMDB_BENCH"):
-        return Path(os.environ["RSTMDB_BENCH"])
-    return binary_path().resolve().parents[1] / "tools" / "bench" / "rstmdb-bench"
-
-
 def run_bench(args):
-    binary = bench_path()
+    binary = bench_binary()
     if not binary.exists():
         pytest.fail("rstmdb-bench binary not found at %s (build it, or set RSTMDB_BENCH)" % binary)
     p = subprocess.run([str(binary)] + [str(a) for a in args], capture_output=True,

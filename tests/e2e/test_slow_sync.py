@@ -11,11 +11,10 @@ import json
 import os
 import subprocess
 import time
-from pathlib import Path
 
 import rcp_client as rc
 from bounds_helpers import sanitized
-from conftest import REPO_ROOT, binary_path
+from conftest import bench_binary, binary_path
 
 SYNC_DELAY_MS = 20
 PINGS = 400
@@ -27,18 +26,6 @@ def _build_file(*parts):
     path = binary_path().resolve().parents[1].joinpath(*parts)
     assert path.exists(), "%s not built (cmake --build <dir>)" % path
     return path
-
-
-def _bench_path():
-    """rstmdb-bench is the load here, not what is tested: the one beside $RSTMDBD's build, else
-    the Release build's (the ASan stage builds only the server, the preload library and the
-    unit tests, as the CLI tests use the Release rstmdb-cli)."""
-    beside = binary_path().resolve().parents[1] / "tools" / "bench" / "rstmdb-bench"
-    if beside.exists():
-        return beside
-    release = REPO_ROOT / "build" / "tools" / "bench" / "rstmdb-bench"
-    assert release.exists(), "rstmdb-bench not built beside %s nor in build/" % binary_path()
-    return release
 
 
 def _ping_latencies(srv, count, budget_s):
@@ -70,7 +57,7 @@ def test_ping_p99_stays_low_while_another_connection_syncs_slowly(server_factory
         env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
     srv = server_factory(extra_args=["--set", "storage.fsync_policy=every_write",
                                      "--set", "network.io_threads=2"], env=env)
-    bench = _bench_path()
+    bench = bench_binary()
     writers = subprocess.Popen(
         [str(bench), "-s", "%s:%d" % (srv.host, srv.port), "-w", "apply_event", "-c", "1", "-p", "1",
          "--instances", "20", "--warmup", "0", "-d", "8", "--durability", "every_write", "--json", "-"],
