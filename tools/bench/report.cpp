@@ -98,7 +98,6 @@ boost::json::object watch_json(const WatchReport& w, double duration_s) {
 
 void append_watch(std::string& out, const WatchReport& w, double duration_s) {
   const StreamCheck& c = w.check;
-  const LatencyHistogram& h = w.latency;
   const auto ms = [](std::uint64_t us) { return static_cast<double>(us) / 1000.0; };
   char line[512];
   std::snprintf(line, sizeof line,
@@ -115,21 +114,17 @@ void append_watch(std::string& out, const WatchReport& w, double duration_s) {
                   median(w.per_subscriber_rate),
                   w.per_subscriber_rate.empty() ? 0.0 : w.per_subscriber_rate.back());
     out += line;
-    std::snprintf(
-        line, sizeof line,
-        "event latency ms (APPLY_EVENT response -> event): min %.3f mean %.3f p50 %.3f p90 %.3f p99 "
-        "%.3f p99.9 %.3f max %.3f\n",
-        ms(h.min()), h.mean() / 1000.0, ms(h.value_at_quantile(0.50)), ms(h.value_at_quantile(0.90)),
-        ms(h.value_at_quantile(0.99)), ms(h.value_at_quantile(0.999)), ms(h.max()));
-    out += line;
-    const LatencyHistogram& hs = w.latency_from_send;
-    std::snprintf(
-        line, sizeof line,
-        "event latency ms (APPLY_EVENT sent -> event):     min %.3f mean %.3f p50 %.3f p90 %.3f p99 "
-        "%.3f p99.9 %.3f max %.3f\n",
-        ms(hs.min()), hs.mean() / 1000.0, ms(hs.value_at_quantile(0.50)), ms(hs.value_at_quantile(0.90)),
-        ms(hs.value_at_quantile(0.99)), ms(hs.value_at_quantile(0.999)), ms(hs.max()));
-    out += line;
+    const auto latency_line = [&](const char* label, const LatencyHistogram& hist) {
+      std::snprintf(
+          line, sizeof line,
+          "event latency ms (%s min %.3f mean %.3f p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f\n", label,
+          ms(hist.min()), hist.mean() / 1000.0, ms(hist.value_at_quantile(0.50)),
+          ms(hist.value_at_quantile(0.90)), ms(hist.value_at_quantile(0.99)),
+          ms(hist.value_at_quantile(0.999)), ms(hist.max()));
+      out += line;
+    };
+    latency_line("APPLY_EVENT response -> event):", w.latency);
+    latency_line("APPLY_EVENT sent -> event):    ", w.latency_from_send);
     std::snprintf(
         line, sizeof line,
         "  %llu arrived before the writer read the response (counted as 0), %llu too late to match\n",
