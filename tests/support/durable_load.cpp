@@ -1,5 +1,7 @@
 #include "durable_load.hpp"
 
+#include "harness_store_options.hpp"
+
 #include "protocol/json_text.hpp"
 
 #include <boost/json.hpp>
@@ -424,13 +426,7 @@ std::filesystem::path scratch_root() {
 
 std::unique_ptr<storage::Store> open_harness_store(const std::filesystem::path& data_dir,
                                                    storage::MemtableKind memtable, rocksdb::Env* env) {
-  storage::StoreOptions o;
-  o.data_dir = data_dir.string();
-  o.block_cache_mb = 8;
-  o.max_open_files = 256;
-  o.write_buffer_mb = 1;
-  o.memtable = memtable;
-  o.env = env;
+  const storage::StoreOptions o = harness_store_options(data_dir, memtable, env);
   auto r = storage::Store::open(o);
   if (!r.store) throw std::runtime_error("cannot open the store at " + o.data_dir + ": " + r.message);
   return std::move(r.store);

@@ -67,9 +67,8 @@ std::uint64_t env_number(const char* name, std::uint64_t fallback);
 // temp dir. The fault model does not depend on the real disk's fsync, and tmpfs makes it free.
 std::filesystem::path scratch_root();
 
-// A Store on `data_dir` over `env` (FaultFs's, or nullptr for the default) with the smallest
-// write buffer (512 KiB per column family), so flushes and compactions happen within a few
-// rounds of load and faults and cuts land in them too. Throws std::runtime_error with the
+// A Store on `data_dir` over `env` (FaultFs's, or nullptr for the default) opened with
+// harness_store_options (harness_store_options.hpp). Throws std::runtime_error with the
 // store's message if it does not open.
 std::unique_ptr<storage::Store> open_harness_store(const std::filesystem::path& data_dir,
                                                    storage::MemtableKind memtable, rocksdb::Env* env);

@@ -4,6 +4,7 @@
 #include "storage/keys.hpp"
 #include "storage/store.hpp"
 #include "support/fault_fs.hpp"
+#include "support/harness_store_options.hpp"
 #include "support/temp_dir.hpp"
 
 #include <unistd.h>
@@ -28,17 +29,6 @@ using rstmdb::test::TempDir;
 
 // Each test's directory: rstmdb::test::TempDir named rstmdb-powercut-store-test-*.
 constexpr const char* kTempPrefix = "rstmdb-powercut-store-test";
-
-StoreOptions options_for(const fs::path& data_dir, MemtableKind memtable, rocksdb::Env* env) {
-  StoreOptions o;
-  o.data_dir = data_dir.string();
-  o.block_cache_mb = 8;
-  o.max_open_files = 256;
-  o.write_buffer_mb = 1;
-  o.memtable = memtable;
-  o.env = env;
-  return o;
-}
 
 std::unique_ptr<Store> open_ok(const StoreOptions& o) {
   OpenResult r = Store::open(o);
@@ -78,7 +68,7 @@ TEST_CASE("store on fault fs: synced batches survive a power cut, unsynced ones 
   ModelledDataDir dir(tmp);
   fs::path image;
   {
-    auto store = open_ok(options_for(dir.live, memtable, dir.fault.env.get()));
+    auto store = open_ok(rstmdb::test::harness_store_options(dir.live, memtable, dir.fault.env.get()));
     auto batch = store->new_batch();
     batch.put(Cf::Log, offset_key(1), "durable");
     REQUIRE_FALSE(store->write(batch, /*sync=*/true));
@@ -89,7 +79,7 @@ TEST_CASE("store on fault fs: synced batches survive a power cut, unsynced ones 
     CHECK(store->get(Cf::Log, offset_key(2)) == "page cache only");
     image = dir.cut(tmp, "image");
   }  // the destructor syncs and flushes the live files, after the cut: too late
-  auto reopened = open_ok(options_for(image, memtable, nullptr));
+  auto reopened = open_ok(rstmdb::test::harness_store_options(image, memtable, nullptr));
   CHECK(reopened->get(Cf::Log, offset_key(1)) == "durable");
   CHECK_FALSE(reopened->get(Cf::Log, offset_key(2)));
 }
@@ -100,7 +90,7 @@ TEST_CASE("store on fault fs: flushed data survives a cut after its WAL is gone"
   ModelledDataDir dir(tmp);
   fs::path image;
   {
-    auto store = open_ok(options_for(dir.live, memtable, dir.fault.env.get()));
+    auto store = open_ok(rstmdb::test::harness_store_options(dir.live, memtable, dir.fault.env.get()));
     auto batch = store->new_batch();
     // More than one write buffer (512 KiB per CF here) so RocksDB flushes on its own too.
     const std::string value(1000, 'v');
@@ -114,7 +104,7 @@ TEST_CASE("store on fault fs: flushed data survives a cut after its WAL is gone"
     REQUIRE_FALSE(store->flush_all());
     image = dir.cut(tmp, "image");
   }
-  auto reopened = open_ok(options_for(image, memtable, nullptr));
+  auto reopened = open_ok(rstmdb::test::harness_store_options(image, memtable, nullptr));
   std::uint64_t seen = 0;
   reopened->scan(Cf::Log, "", "", [&](std::string_view key, std::string_view value) {
     ++seen;
@@ -129,7 +119,8 @@ TEST_CASE("store on fault fs: an injected WAL error fails the write and marks th
   const int error = GENERATE(EIO, ENOSPC);
   TempDir tmp(kTempPrefix);
   ModelledDataDir dir(tmp);
-  auto store = open_ok(options_for(dir.live, MemtableKind::Ordered, dir.fault.env.get()));
+  auto store =
+      open_ok(rstmdb::test::harness_store_options(dir.live, MemtableKind::Ordered, dir.fault.env.get()));
   auto batch = store->new_batch();
   batch.put(Cf::Log, offset_key(1), "before");
   REQUIRE_FALSE(store->write(batch, true));
