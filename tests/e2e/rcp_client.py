@@ -546,6 +546,19 @@ class Connection:
                                 % (msg["id"], id, msg))
         return msg
 
+    def read_ok_replies_until_close(self, ids):
+        """Read responses, each of which must be ok, appending their ids to `ids`, until the
+        server closes the connection. The close must be graceful: a reset may have cut off
+        replies that were due."""
+        while True:
+            try:
+                msg = self.recv_response()
+            except ConnectionClosed as e:
+                assert "reset" not in str(e), e
+                return
+            assert_ok(msg)
+            ids.append(msg["id"])
+
     def expect_closed(self, timeout=5.0):
         """Assert the server closes the connection without writing anything (more).
 
