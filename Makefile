@@ -76,8 +76,13 @@ build:
 
 # Only what the ASan stage runs: the server and the slow-disk preload library (the e2e suite;
 # it drives the server with the Release rstmdb-cli and rstmdb-bench) and the unit tests.
+# -Og -g1 (line tables, enough for symbolised reports) instead of RelWithDebInfo's -O2 -g:
+# the build was CI's longest stage (a heavy translation unit compiles in 16 s instead of 42 s);
+# NDEBUG as in the Release build, so both run the same code. docs/decisions.md.
+ASAN_CXX_FLAGS = -Og -g1 -DNDEBUG
 build-asan:
-	cmake -S . -B $(ASAN_DIR) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRSTMDB_SANITIZE=ON
+	cmake -S . -B $(ASAN_DIR) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRSTMDB_SANITIZE=ON \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(ASAN_CXX_FLAGS)"
 	cmake --build $(ASAN_DIR) -j $(JOBS) --target rstmdbd rstmdb_slow_sync_preload rstmdb_unit_tests
 
 unit: build
