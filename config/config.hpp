@@ -29,6 +29,8 @@ struct NetworkConfig {
   std::uint32_t write_timeout_secs = 30;
   std::uint32_t handshake_timeout_secs = 10;  // 0 = none
   std::uint32_t io_threads = 0;               // 0 = CPUs (max 16)
+  // An I/O thread out of work busy-polls this long before it sleeps (server/io_loop.hpp); 0 = off.
+  std::uint32_t io_spin_us = 50;
   std::uint32_t shutdown_grace_secs = 5;
 };
 

@@ -211,6 +211,10 @@ void Engine::set_lead_mode(LeadMode mode) {
                                                                  : P::Always);
 }
 
+void Engine::set_lead_sync_hook(std::function<void(bool blocking)> hook) {
+  impl_->pipeline_.set_lead_sync_hook(std::move(hook));
+}
+
 void Engine::set_failure_handler(std::function<void(const storage::StorageError&)> handler) {
   impl_->failure_->set_handler(std::move(handler));
 }

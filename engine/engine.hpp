@@ -120,6 +120,10 @@ class Engine {
   // all (the server allows fsyncs only when another I/O thread serves meanwhile). Default: all.
   enum class LeadMode { Never, WithoutSync, Always };
   void set_lead_mode(LeadMode mode);
+  // Called on a thread leading a group under every_write just before its write and sync
+  // (true) and after (false); see WritePipeline::set_lead_sync_hook. Set before the first
+  // LeadScope.
+  void set_lead_sync_hook(std::function<void(bool blocking)> hook);
 
   // Storage failures are fail-stop. The first failed RocksDB write or WAL sync (foreground or
   // background) or RocksDB background error (flush, compaction) stops the write pipeline for

@@ -188,7 +188,19 @@ void WritePipeline::lead(std::vector<Job>& jobs) {
     group->sync = policy_.kind == config::FsyncPolicy::Kind::EveryWrite;
   }
   next_offset_ = view.next_offset();
-  complete_commit(*group);
+  {
+    // Told around the write and sync (an exception from a reply callback included).
+    struct SyncNotice {
+      const std::function<void(bool)>* hook;
+      explicit SyncNotice(const std::function<void(bool)>* h) : hook(h) {
+        if (hook) (*hook)(true);
+      }
+      ~SyncNotice() {
+        if (hook) (*hook)(false);
+      }
+    } notice(group->sync && lead_sync_hook_ ? &lead_sync_hook_ : nullptr);
+    complete_commit(*group);
+  }
   if (!group->failure) committed_.absorb(view);
 }
 

@@ -107,6 +107,10 @@ class WritePipeline {
     Always,       // lead any group, the fsync included
   };
   void set_lead_mode(LeadMode mode);
+  // Called on a leading thread just before it writes and syncs a group under every_write
+  // (true) and once that returns (false), so the server can have another thread serve its
+  // connections meanwhile. Set before the first LeadScope.
+  void set_lead_sync_hook(std::function<void(bool blocking)> hook) { lead_sync_hook_ = std::move(hook); }
 
   // Starts the sequencer and committer threads.
   void start();
@@ -209,6 +213,7 @@ class WritePipeline {
   std::shared_ptr<FailureLatch> failure_;
   std::function<void(std::function<void()>)> completion_executor_;
   std::function<void(CommitNotice)> commit_hook_;
+  std::function<void(bool)> lead_sync_hook_;
   std::atomic<EngineObserver*> observer_{nullptr};
 
   // Sequencer-private.

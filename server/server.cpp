@@ -116,6 +116,7 @@ Server::Server(StartupConfig startup, engine::Engine& engine, storage::Store& st
                       ? live_.current()->config.network.io_threads
                       : std::clamp(std::thread::hardware_concurrency(), 1u, kMaxIoThreads)),
       io_(static_cast<int>(io_threads_)),
+      io_loop_(io_, std::chrono::microseconds(live_.current()->config.network.io_spin_us)),
       acceptor_(asio::make_strand(io_)),
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
       grace_timer_(io_),
@@ -189,6 +190,9 @@ Server::Server(StartupConfig startup, engine::Engine& engine, storage::Store& st
   // synced groups are led only when another I/O thread is left to serve everyone else.
   engine.set_lead_mode(io_threads_ >= 2 ? engine::Engine::LeadMode::Always
                                         : engine::Engine::LeadMode::WithoutSync);
+  // With busy-polling, the other I/O threads are parked while one serves: a leader's fsync
+  // wakes one of them to serve meanwhile (io_loop.hpp).
+  engine.set_lead_sync_hook([this](bool blocking) { io_loop_.set_blocking(blocking); });
   dispatcher_.set_request_batch_scope([&engine](const std::function<void()>& batch) {
     engine::Engine::LeadScope scope(engine);
     batch();
@@ -384,10 +388,10 @@ int Server::run() {
   for (unsigned i = 1; i < io_threads_; ++i) {
     threads.emplace_back([this] {
       pthread_setname_np(pthread_self(), "rstmdb-io");
-      io_.run();
+      io_loop_.run();
     });
   }
-  io_.run();
+  io_loop_.run();
   for (auto& t : threads)
     t.join();
   admin_socket_.stop();

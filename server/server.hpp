@@ -18,6 +18,7 @@
 #include "server/admin_socket.hpp"
 #include "server/dispatcher.hpp"
 #include "server/fd_budget.hpp"
+#include "server/io_loop.hpp"
 #include "server/live_config.hpp"
 #include "server/observability.hpp"
 #include "server/rate_limited_warning.hpp"
@@ -163,6 +164,7 @@ class Server final : public ConnectionRegistry {
 
   unsigned io_threads_ = 1;
   boost::asio::io_context io_;
+  IoLoop io_loop_;  // how the I/O threads run io_ (network.io_spin_us)
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer grace_timer_;

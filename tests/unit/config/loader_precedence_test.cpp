@@ -239,7 +239,7 @@ TEST_CASE("every key has a unique name, env var and alias", "[config][keys]") {
     CHECK(find_key(key.key) == &key);
     CHECK(!key.summary.empty());
   }
-  CHECK(registered_keys().size() == 49);
+  CHECK(registered_keys().size() == 50);
   CHECK(find_key("tls.cert_file") == find_key("tls.cert_path"));
   CHECK(find_key("network.nope") == nullptr);
 }

@@ -1,0 +1,80 @@
+#include "server/io_loop.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+using namespace std::chrono_literals;
+using rstmdb::server::IoLoop;
+
+namespace {
+
+// Waits (bounded) until `pred` holds.
+template <typename Pred>
+bool eventually(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+struct TwoThreadLoop {
+  boost::asio::io_context io{2};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
+  IoLoop loop{io, 50us};
+  std::thread a{[this] { loop.run(); }};
+  std::thread b{[this] { loop.run(); }};
+  ~TwoThreadLoop() {
+    work.reset();
+    io.stop();
+    a.join();
+    b.join();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("io loop: with nothing to do, all but one thread park", "[io_loop]") {
+  TwoThreadLoop t;
+  REQUIRE(eventually([&] { return t.loop.parked() == 1; }));
+}
+
+TEST_CASE("io loop: a blocking step wakes a parked thread, which serves meanwhile", "[io_loop]") {
+  TwoThreadLoop t;
+  REQUIRE(eventually([&] { return t.loop.parked() == 1; }));
+  std::promise<void> served;
+  auto served_future = served.get_future();
+  std::future_status status = std::future_status::deferred;
+  std::promise<void> done;
+  boost::asio::post(t.io, [&] {
+    // The only active thread blocks here (as a leader in its fsync) until the next handler ran.
+    t.loop.set_blocking(true);
+    status = served_future.wait_for(5s);
+    t.loop.set_blocking(false);
+    done.set_value();
+  });
+  boost::asio::post(t.io, [&] { served.set_value(); });
+  REQUIRE(done.get_future().wait_for(10s) == std::future_status::ready);
+  CHECK(status == std::future_status::ready);
+  // Not needed any more: one of the two parks again.
+  CHECK(eventually([&] { return t.loop.parked() == 1; }));
+}
+
+TEST_CASE("io loop: a stopped context ends parked threads too", "[io_loop]") {
+  boost::asio::io_context io{2};
+  auto work = boost::asio::make_work_guard(io);
+  IoLoop loop{io, 50us};
+  std::thread a([&] { loop.run(); });
+  std::thread b([&] { loop.run(); });
+  REQUIRE(eventually([&] { return loop.parked() == 1; }));
+  io.stop();
+  a.join();  // would hang if the parked thread were not woken
+  b.join();
+  CHECK(loop.parked() == 0);
+}
