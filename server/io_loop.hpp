@@ -14,7 +14,7 @@
 // io_context) whenever they find no work while another thread is active. A parked thread is
 // woken (one at a time) when
 //   - the active thread starts a blocking step (a write group it leads, with its fsync:
-//     begin_blocking()), so that the connections keep being served during the sync, or
+//     set_blocking(true)), so that the connections keep being served during the sync, or
 //   - the active threads have had no idle moment for kBusyBeforeHelp: the load needs them.
 // It parks again at its first idle moment once it is not needed (active threads > 1 + the
 // number in a blocking step). So an idle server burns at most one CPU, for at most `spin`
@@ -22,8 +22,8 @@
 //
 // With spin = 0 every thread runs io_context::run() and nothing here is used.
 //
-// Threads: run() is called by each I/O thread; begin_blocking()/end_blocking() by a handler
-// on an I/O thread (the engine's lead hook); all members are thread-safe.
+// Threads: run() is called by each I/O thread; set_blocking() by a handler on an I/O thread
+// (the engine's lead-sync hook); all members are thread-safe.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -48,7 +48,6 @@ class IoLoop {
   // A handler on an I/O thread is about to block (true) / is done blocking (false).
   void set_blocking(bool blocking);
 
-  std::chrono::microseconds spin() const noexcept { return spin_; }
   // Threads parked now (tests, diagnostics).
   unsigned parked() const noexcept { return parked_.load(std::memory_order_relaxed); }
 

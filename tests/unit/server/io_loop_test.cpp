@@ -30,12 +30,14 @@ struct TwoThreadLoop {
   IoLoop loop{io, 50us};
   std::thread a{[this] { loop.run(); }};
   std::thread b{[this] { loop.run(); }};
-  ~TwoThreadLoop() {
+  // Stops the context and joins both threads (each would hang if its loop did not end).
+  void stop() {
     work.reset();
     io.stop();
-    a.join();
-    b.join();
+    if (a.joinable()) a.join();
+    if (b.joinable()) b.join();
   }
+  ~TwoThreadLoop() { stop(); }
 };
 
 }  // namespace
@@ -67,14 +69,8 @@ TEST_CASE("io loop: a blocking step wakes a parked thread, which serves meanwhil
 }
 
 TEST_CASE("io loop: a stopped context ends parked threads too", "[io_loop]") {
-  boost::asio::io_context io{2};
-  auto work = boost::asio::make_work_guard(io);
-  IoLoop loop{io, 50us};
-  std::thread a([&] { loop.run(); });
-  std::thread b([&] { loop.run(); });
-  REQUIRE(eventually([&] { return loop.parked() == 1; }));
-  io.stop();
-  a.join();  // would hang if the parked thread were not woken
-  b.join();
-  CHECK(loop.parked() == 0);
+  TwoThreadLoop t;
+  REQUIRE(eventually([&] { return t.loop.parked() == 1; }));
+  t.stop();  // would hang if the parked thread were not woken
+  CHECK(t.loop.parked() == 0);
 }
