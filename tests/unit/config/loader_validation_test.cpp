@@ -56,6 +56,7 @@ TEST_CASE("ranges are enforced for every numeric key", "[config][validation]") {
       {"network: {max_frame_bytes: 16777217}", "network.max_frame_bytes", "must be 4096..16777216"},
       {"network: {max_in_flight: 0}", "network.max_in_flight", "must be 1..65536"},
       {"network: {io_threads: 17}", "network.io_threads", "must be 0..16"},
+      {"network: {io_spin_us: 10001}", "network.io_spin_us", "must be 0..10000"},
       {"network: {max_connections: -5}", "network.max_connections", "must be 1..1000000, got \"-5\""},
       {"network: {max_connections: 99999999999999999999999}", "network.max_connections",
        "must be 1..1000000"},
@@ -84,13 +85,14 @@ TEST_CASE("ranges are enforced for every numeric key", "[config][validation]") {
 TEST_CASE("in-range boundary values are accepted", "[config][validation]") {
   const LoadResult r = load_yaml(
       "network: {max_frame_bytes: 4096, max_in_flight: 65536, io_threads: 16, max_connections: 1000000,"
-      " idle_timeout_secs: 0, handshake_timeout_secs: 0}\n"
+      " idle_timeout_secs: 0, handshake_timeout_secs: 0, io_spin_us: 10000}\n"
       "storage: {max_open_files: -1, max_machine_versions: 4294967295}\n");
   INFO(joined(r.errors));
   REQUIRE(r.ok());
   CHECK(r.config.storage.max_open_files == -1);
   CHECK(r.config.storage.max_machine_versions == 4294967295u);
   CHECK(r.config.network.max_frame_bytes == 4096);
+  CHECK(r.config.network.io_spin_us == 10000);
 }
 
 TEST_CASE("enums: levels, formats, access log, TLS version, memtable", "[config][validation]") {
