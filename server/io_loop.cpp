@@ -85,11 +85,11 @@ void IoLoop::wake_one() {
   wakeup_.notify_one();
 }
 
-void IoLoop::set_blocking(bool blocking) {
+void IoLoop::set_blocking(bool blocking, bool others_to_serve) {
   if (spin_.count() == 0) return;
   if (blocking) {
     blocking_.fetch_add(1, std::memory_order_relaxed);
-    if (parked_.load(std::memory_order_relaxed) > 0) wake_one();
+    if (others_to_serve && parked_.load(std::memory_order_relaxed) > 0) wake_one();
   } else {
     blocking_.fetch_sub(1, std::memory_order_relaxed);
   }

@@ -14,7 +14,10 @@
 // io_context) whenever they find no work while another thread is active. A parked thread is
 // woken (one at a time) when
 //   - the active thread starts a blocking step (a write group it leads, with its fsync:
-//     set_blocking(true)), so that the connections keep being served during the sync, or
+//     set_blocking(true, others_to_serve)) while there are other connections to serve, so
+//     that they keep being served during the sync (with none, a wake-up would only cost the
+//     blocking request: ~25% of a lone durable write here; a connection that arrives during
+//     the step waits for its end, one fsync at most), or
 //   - the active threads have had no idle moment for kBusyBeforeHelp: the load needs them.
 // It parks again at its first idle moment once it is not needed (active threads > 1 + the
 // number in a blocking step). So an idle server burns at most one CPU, for at most `spin`
@@ -45,8 +48,9 @@ class IoLoop {
   // Runs the context on this thread until it is stopped or out of work (as run() does).
   void run();
 
-  // A handler on an I/O thread is about to block (true) / is done blocking (false).
-  void set_blocking(bool blocking);
+  // A handler on an I/O thread is about to block (true) / is done blocking (false). A parked
+  // thread is woken to serve meanwhile only if `others_to_serve` (ignored when unblocking).
+  void set_blocking(bool blocking, bool others_to_serve = true);
 
   // Threads parked now (tests, diagnostics).
   unsigned parked() const noexcept { return parked_.load(std::memory_order_relaxed); }

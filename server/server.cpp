@@ -191,8 +191,9 @@ Server::Server(StartupConfig startup, engine::Engine& engine, storage::Store& st
   engine.set_lead_mode(io_threads_ >= 2 ? engine::Engine::LeadMode::Always
                                         : engine::Engine::LeadMode::WithoutSync);
   // With busy-polling, the other I/O threads are parked while one serves: a leader's fsync
-  // wakes one of them to serve meanwhile (io_loop.hpp).
-  engine.set_lead_sync_hook([this](bool blocking) { io_loop_.set_blocking(blocking); });
+  // wakes one of them to serve meanwhile if there is anyone else to serve (io_loop.hpp).
+  engine.set_lead_sync_hook(
+      [this](bool blocking) { io_loop_.set_blocking(blocking, blocking && live_sessions() > 1); });
   dispatcher_.set_request_batch_scope([&engine](const std::function<void()>& batch) {
     engine::Engine::LeadScope scope(engine);
     batch();

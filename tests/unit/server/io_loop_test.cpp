@@ -74,3 +74,28 @@ TEST_CASE("io loop: a stopped context ends parked threads too", "[io_loop]") {
   t.stop();  // would hang if the parked thread were not woken
   CHECK(t.loop.parked() == 0);
 }
+
+TEST_CASE("io loop: a blocking step with nobody else to serve wakes no one", "[io_loop]") {
+  TwoThreadLoop t;
+  REQUIRE(eventually([&] { return t.loop.parked() == 1; }));
+  std::promise<void> served;
+  auto served_future = served.get_future();
+  std::future_status status = std::future_status::ready;
+  unsigned parked_during = 0;
+  std::promise<void> done;
+  boost::asio::post(t.io, [&] {
+    t.loop.set_blocking(true, false);
+    // The same wait that the test above sees served: here the next handler must wait for the
+    // step's end, since its only other thread stays parked.
+    status = served_future.wait_for(100ms);
+    parked_during = t.loop.parked();
+    t.loop.set_blocking(false);
+    done.set_value();
+  });
+  boost::asio::post(t.io, [&] { served.set_value(); });
+  REQUIRE(done.get_future().wait_for(10s) == std::future_status::ready);
+  CHECK(status == std::future_status::timeout);
+  CHECK(parked_during == 1);
+  // Served once the step ended.
+  CHECK(served_future.wait_for(5s) == std::future_status::ready);
+}
