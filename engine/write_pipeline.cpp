@@ -343,9 +343,12 @@ void WritePipeline::sequencer_loop() {
     // leave later arrivals waiting a whole extra sync).
     const bool full = group_jobs >= kMaxGroupJobs || group->view->staged_bytes() >= kMaxGroupBytes;
     const bool keep_open = syncs_every_write && committer_busy_.load() && !full;
-    if (group_jobs > 0 && !keep_open && !full) {
-      // About to close the group: first take in whatever queued while this batch was staged,
-      // so it shares this group's write instead of waiting for the next one.
+    if (syncs_every_write && group_jobs > 0 && !keep_open && !full) {
+      // About to close a group that will be synced: first take in whatever queued while this
+      // batch was staged, so it shares this group's sync instead of waiting for the next one.
+      // Without a sync per group this is not done: handing off at once keeps the committer
+      // writing one group while the next is staged (taking in first serialised the two and
+      // cost non-durable 4 x 16 about 18 %, 131 000 -> 107 000/s).
       std::lock_guard lock(queue_mutex_);
       if (!queue_.empty()) continue;
     }
