@@ -348,7 +348,7 @@ void WritePipeline::sequencer_loop() {
       // batch was staged, so it shares this group's sync instead of waiting for the next one.
       // Without a sync per group this is not done: handing off at once keeps the committer
       // writing one group while the next is staged (taking in first serialised the two and
-      // cost non-durable 4 x 16 about 18 %, 131 000 -> 107 000/s).
+      // cost non-durable 4 x 16 about 18 %, 131 000 -> 105 000/s).
       std::lock_guard lock(queue_mutex_);
       if (!queue_.empty()) continue;
     }
