@@ -145,8 +145,10 @@ void WritePipeline::lead_pending() {
   // Whatever arrived meanwhile (or did not fit) is the sequencer's: one wake-up, and only if
   // there is work.
   const bool work = !queue_.empty();
-  // Writers overlapped this lead: the sequencer groups them better (see kLeadBackoffGroups).
-  if (work) lead_backoff_.store(kLeadBackoffGroups, std::memory_order_relaxed);
+  // Writers overlapped this lead, or one connection pipelined several writes into it: the
+  // sequencer groups them better, staging on its own core while this thread decodes and
+  // answers (see kLeadBackoffGroups).
+  if (work || jobs.size() > 1) lead_backoff_.store(kLeadBackoffGroups, std::memory_order_relaxed);
   role_ = work ? Role::Sequencer : Role::Idle;
   const bool wake = work && sequencer_waiting_;
   lock.unlock();

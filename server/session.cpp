@@ -325,23 +325,29 @@ void Session::end_input(std::string_view reason) {
   input_done_ = true;
 }
 
+void Session::dispatch_buffered_messages() {
+  while (!input_done_ && !closed_ && !reading_paused()) {
+    auto result = decoder_.next();
+    if (std::holds_alternative<protocol::NeedMore>(result)) break;
+    if (auto* failure = std::get_if<protocol::CloseConnection>(&result)) {
+      warnings_.protocol_error.warn("connection {} peer={} closed: protocol error {}: {}",
+                                    context_.connection_id, context_.peer,
+                                    protocol::close_reason_name(failure->reason), failure->detail);
+      if (auto* traffic = dispatcher_.traffic()) traffic->protocol_error(failure->reason);
+      // Requests received before the bad bytes are still answered; then the connection
+      // closes (protocol.md §5: nothing is written for the violation itself).
+      end_input("protocol_error");
+      break;
+    }
+    on_message(std::get<protocol::DecodedMessage>(result));
+  }
+}
+
 asio::awaitable<void> Session::read_loop() {
   for (;;) {
-    while (!input_done_ && !closed_ && !reading_paused()) {
-      auto result = decoder_.next();
-      if (std::holds_alternative<protocol::NeedMore>(result)) break;
-      if (auto* failure = std::get_if<protocol::CloseConnection>(&result)) {
-        warnings_.protocol_error.warn("connection {} peer={} closed: protocol error {}: {}",
-                                      context_.connection_id, context_.peer,
-                                      protocol::close_reason_name(failure->reason), failure->detail);
-        if (auto* traffic = dispatcher_.traffic()) traffic->protocol_error(failure->reason);
-        // Requests received before the bad bytes are still answered; then the connection
-        // closes (protocol.md §5: nothing is written for the violation itself).
-        end_input("protocol_error");
-        break;
-      }
-      on_message(std::get<protocol::DecodedMessage>(result));
-    }
+    // Every message one read completed starts inside one request batch (dispatcher.hpp): the
+    // writes of a pipelining client's read form one group, which the engine sees as such.
+    dispatcher_.run_request_batch([&] { dispatch_buffered_messages(); });
     if (closed_ || input_done_) break;
     if (reading_paused()) {
       reader_parked_ = true;

@@ -159,6 +159,8 @@ class Session final : public ReplySink, public EventSink, public std::enable_sha
   boost::asio::awaitable<void> tls_handshake();
   void apply_reconfigure(const SessionLimits& limits, const TokenVerifier& tokens);
   boost::asio::awaitable<void> read_loop();
+  // Decodes and starts every complete message in the input buffer (until paused or closed).
+  void dispatch_buffered_messages();
   boost::asio::awaitable<void> write_loop();
   boost::asio::awaitable<bool> write_all();
   boost::asio::awaitable<void> graceful_close(std::string_view reason);

@@ -225,6 +225,27 @@ def test_values_move_with_traffic(msrv):
                     before.value("rstmdb_connections_active"), "connections_active back")
 
 
+def test_pipelined_durable_writes_in_one_send_share_their_syncs(msrv):
+    # A client that pipelines: 32 durable APPLY_EVENTs sent in one write. The server starts
+    # every request one read completed as one batch, so they are written in one group (one
+    # fsync) or, if the kernel splits the bytes over a few reads, a few; one sync per request
+    # would be 32.
+    n = 32
+    with msrv.connect() as c:
+        rc.assert_ok(c.request("PUT_MACHINE", {"machine": "m-pipe", "version": 1, "definition": TICK}))
+        rc.assert_ok(c.request("CREATE_INSTANCE", {"instance_id": "mp-1", "machine": "m-pipe",
+                                                   "version": 1}))
+        before = scrape(msrv)
+        c.send_raw(b"".join(rc.encode(rc.make_request("APPLY_EVENT", {"instance_id": "mp-1", "event": "TICK"},
+                                                      id="a%d" % i), "rcpx") for i in range(n)))
+        offsets = [rc.assert_ok(c.recv("rcpx"), id="a%d" % i)["wal_offset"] for i in range(n)]
+        assert offsets == list(range(offsets[0], offsets[0] + n))
+        after = scrape(msrv)
+    delta = lambda name: after.value(name) - before.value(name)
+    assert delta("rstmdb_wal_group_commit_size_sum") == n
+    assert 1 <= delta("rstmdb_wal_fsyncs_total") <= 4
+
+
 def test_compaction_counted_by_trigger(msrv):
     before = scrape(msrv)
     with msrv.connect() as c:

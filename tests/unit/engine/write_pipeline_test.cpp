@@ -603,3 +603,26 @@ TEST_CASE("write pipeline: writes submitted in one scope share one led group", "
   CHECK(h.store.sync_calls == 0);
   CHECK(h.store.groups[0].sync);
 }
+
+TEST_CASE("write pipeline: after a led group of several writes, scopes stop leading",
+          "[engine][pipeline][leader]") {
+  // A pipelining connection's read starts several writes in one scope: the sequencer, staging
+  // on its own thread while this one decodes and answers, serves that load better.
+  Harness h(policy(config::FsyncPolicy::Kind::Never), WritePipeline::LeadMode::Always);
+  const auto self = std::this_thread::get_id();
+  std::vector<std::thread::id> first(4);
+  {
+    WritePipeline::LeadScope scope(h.pipeline);
+    for (auto& on : first)
+      h.pipeline.submit(Job{append(), [&on](Result) { on = std::this_thread::get_id(); }});
+  }
+  for (const auto& on : first)
+    CHECK(on == self);  // led here, as one group
+  // The next scope's lone write goes to the sequencer thread.
+  std::promise<std::thread::id> next;
+  {
+    WritePipeline::LeadScope scope(h.pipeline);
+    h.pipeline.submit(Job{append(), [&](Result) { next.set_value(std::this_thread::get_id()); }});
+  }
+  CHECK(next.get_future().get() != self);
+}
