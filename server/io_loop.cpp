@@ -54,7 +54,7 @@ void IoLoop::run_spinning() {
       last_work = busy_since = Clock::now();
       continue;
     }
-    if (now - last_work < spin_) {
+    if (now - last_work < spin_ && spinning_allowed()) {
       cpu_relax();
       continue;
     }
@@ -83,6 +83,20 @@ void IoLoop::wake_one() {
     ++wake_tokens_;
   }
   wakeup_.notify_one();
+}
+
+void IoLoop::wake_all() {
+  {
+    std::lock_guard lock(mutex_);
+    wake_tokens_ = parked_.load(std::memory_order_relaxed);
+  }
+  wakeup_.notify_all();
+}
+
+void IoLoop::set_connections(std::size_t open) {
+  const std::size_t was = connections_.exchange(open, std::memory_order_relaxed);
+  if (spin_.count() == 0) return;
+  if (was <= kMaxSpinningConnections && open > kMaxSpinningConnections) wake_all();
 }
 
 void IoLoop::set_blocking(bool blocking, bool others_to_serve) {

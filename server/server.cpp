@@ -476,6 +476,7 @@ void Server::accept_connection(tcp::socket socket) {
         std::make_shared<Session>(std::move(socket), tls_.load(), id, session_limits(live_.current()->config),
                                   dispatcher_, *this, warnings_, &hub_);
     sessions_.emplace(id, session);
+    io_loop_.set_connections(sessions_.size());
   }
   session->start();
 }
@@ -529,6 +530,7 @@ void Server::on_session_closed(std::uint64_t id, std::string_view reason) {
   {
     std::lock_guard lock(sessions_mutex_);
     sessions_.erase(id);
+    io_loop_.set_connections(sessions_.size());
   }
   if (shutting_down_) asio::post(io_, [this] { finish_shutdown_if_idle(); });
 }

@@ -4,6 +4,9 @@
 #include <boost/asio/post.hpp>
 #include <catch2/catch.hpp>
 
+#include <pthread.h>
+#include <time.h>
+
 #include <chrono>
 #include <future>
 #include <thread>
@@ -98,4 +101,60 @@ TEST_CASE("io loop: a blocking step with nobody else to serve wakes no one", "[i
   CHECK(parked_during == 1);
   // Served once the step ended.
   CHECK(served_future.wait_for(5s) == std::future_status::ready);
+}
+
+namespace {
+
+// The CPU time one I/O thread (spin 10 ms) uses while a handler arrives every 2 ms for 300 ms
+// with `connections` open: spinning, it never sleeps (each handler falls inside the last one's
+// spin); not spinning, it sleeps in epoll between handlers.
+std::chrono::nanoseconds cpu_time_under_sparse_load(std::size_t connections) {
+  boost::asio::io_context io{1};
+  auto work = boost::asio::make_work_guard(io);
+  IoLoop loop{io, 10ms};
+  loop.set_connections(connections);
+  std::thread runner([&] { loop.run(); });
+  clockid_t runner_clock;
+  pthread_getcpuclockid(runner.native_handle(), &runner_clock);
+  const auto cpu_time = [&] {
+    timespec ts{};
+    clock_gettime(runner_clock, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+  };
+  const auto before = cpu_time();
+  const auto start = std::chrono::steady_clock::now();
+  for (auto next = start; next < start + 300ms; next += 2ms) {
+    std::this_thread::sleep_until(next);
+    boost::asio::post(io, [] {});
+  }
+  const auto used = cpu_time() - before;
+  work.reset();
+  io.stop();
+  runner.join();
+  return used;
+}
+
+}  // namespace
+
+TEST_CASE("io loop: threads spin only while few connections are open", "[io_loop]") {
+  const auto ms = [](std::chrono::nanoseconds d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  const auto few = cpu_time_under_sparse_load(IoLoop::kMaxSpinningConnections);
+  const auto many = cpu_time_under_sparse_load(IoLoop::kMaxSpinningConnections + 1);
+  INFO("CPU time over 300 ms: " << ms(few) << " ms with " << IoLoop::kMaxSpinningConnections
+                                << " connections, " << ms(many) << " ms with one more");
+  CHECK(few > 75ms);   // spinning: most of the window, even on a shared machine
+  CHECK(many < 40ms);  // sleeping: the handlers' cost and the wake-ups
+}
+
+TEST_CASE("io loop: past the spinning connections no thread stays parked", "[io_loop]") {
+  TwoThreadLoop t;
+  REQUIRE(eventually([&] { return t.loop.parked() == 1; }));
+  t.loop.set_connections(IoLoop::kMaxSpinningConnections + 1);
+  CHECK(eventually([&] { return t.loop.parked() == 0; }));
+  // Few connections again: one parks at its next idle moment.
+  t.loop.set_connections(1);
+  boost::asio::post(t.io, [] {});
+  CHECK(eventually([&] { return t.loop.parked() == 1; }));
 }
