@@ -270,6 +270,7 @@ void Session::apply_reconfigure(const SessionLimits& limits, const TokenVerifier
     context_.principal.reset();
     context_.token_digest.reset();
     end_input("revoked");
+    discard_unstarted_requests();
     read_cancel_.emit(asio::cancellation_type::terminal);
     wake_reader();
     wake_writer();
@@ -280,6 +281,18 @@ void Session::apply_reconfigure(const SessionLimits& limits, const TokenVerifier
     context_.authenticated = false;
     context_.principal.reset();
   }
+}
+
+void Session::discard_unstarted_requests() {
+  // Received but not started (waiting behind reads or for reply room): never served, like the
+  // input not yet read; from the back, so the slots that stay are still in order.
+  std::size_t discarded = 0;
+  while (slots_.size() > next_to_start_ && !slots_.back().started) {
+    queued_bytes_ -= slots_.back().pending ? slots_.back().bytes_in : 0;
+    slots_.pop_back();
+    ++discarded;
+  }
+  if (auto* traffic = dispatcher_.traffic()) traffic->requests_abandoned(discarded);
 }
 
 void Session::deliver_events(EventBatch batch) {

@@ -158,6 +158,8 @@ class Session final : public ReplySink, public EventSink, public std::enable_sha
   void start_serving();
   boost::asio::awaitable<void> tls_handshake();
   void apply_reconfigure(const SessionLimits& limits, const TokenVerifier& tokens);
+  // Drops the requests received but not yet started, without replies (a revoked token).
+  void discard_unstarted_requests();
   boost::asio::awaitable<void> read_loop();
   // Decodes and starts every complete message in the input buffer (until paused or closed).
   void dispatch_buffered_messages();
