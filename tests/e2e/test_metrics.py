@@ -303,7 +303,12 @@ def test_gauges_back_to_baseline_after_100_connect_disconnect_cycles(server_fact
     srv = start_metrics_server(server_factory, ["--set", "network.max_connections=8"])
     with srv.connect() as c:
         rc.assert_ok(c.request("PUT_MACHINE", {"machine": "cycle", "version": 1, "definition": TICK}))
-    base = wait_for_metric(srv, lambda x: x.value("rstmdb_connections_active") == 0, "idle start")
+    # Settled on both sides: a scrape reads the counters a moment before the gauges, and a close
+    # counts itself before it leaves the gauge, so "active == 0" alone can still show the first
+    # connection not yet counted closed (then the 108 below is never reached).
+    base = wait_for_metric(srv, lambda x: x.value("rstmdb_connections_active") == 0 and
+                           x.value("rstmdb_connections_total") ==
+                           sum(x.series("rstmdb_connections_closed_total").values()), "idle start")
     paths = [_plain, _bye, _bad_magic, _reset_mid_request, _unanswered_write]
     for i in range(100):
         # The server closes its side a moment after the client: stay clear of the limit of 8.
