@@ -127,7 +127,8 @@ def wait_for_metric(srv, predicate, what, timeout=10.0):
             return last
         if time.monotonic() > deadline:
             # (Histogram buckets left out: they would crowd the gauges out of the message.)
-            lines = [l for l in last.text.splitlines() if "_bucket{" not in l and not l.startswith("#")]
+            lines = [line for line in last.text.splitlines()
+                     if "_bucket{" not in line and not line.startswith("#")]
             pytest.fail("%s: not reached within %.0f s\n%s" % (what, timeout, "\n".join(lines)[:6000]))
         time.sleep(0.05)
 

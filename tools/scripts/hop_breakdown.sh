@@ -21,10 +21,16 @@ RSTMDB_BIND=127.0.0.1:$port RSTMDB_DATA=$dir/data RSTMDB_FSYNC_POLICY=$POLICY \
   RSTMDB_METRICS_ENABLED=true RSTMDB_METRICS_BIND=127.0.0.1:$metrics_port "$SERVER" >"$dir/log" 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+ready=false
 for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$metrics_port/ready" >/dev/null && break
+  curl -sf "http://127.0.0.1:$metrics_port/ready" >/dev/null && ready=true && break
   sleep 0.1
 done
+if ! $ready; then
+  echo "hop_breakdown: rstmdbd not ready on 127.0.0.1:$metrics_port within 10 s; its output:" >&2
+  cat "$dir/log" >&2
+  exit 1
+fi
 "$BENCH" -s "127.0.0.1:$port" -c 1 -p 1 -d "$DURATION" --warmup 1 --durability "$POLICY" -w "$WORKLOAD" >"$dir/bench"
 curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$dir/metrics"
 
