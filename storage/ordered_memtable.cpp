@@ -34,7 +34,7 @@ constexpr unsigned kBranching = 4;
 // Node blocks are 2 MiB, aligned and advised for transparent huge pages: a skip-list search
 // is a chain of cache misses across the whole memtable, and 4 KiB pages add a TLB miss to
 // most of them.
-constexpr std::size_t kBlockBytes = 2u << 20;
+constexpr std::size_t kBlockBytes = MemtableBlockPool::kBlockBytes;
 // A walk back from a finger longer than this falls back to a search from the head (a node of
 // height h is expected about 4^(h-1) nodes back; 24 covers heights 1-2, 94% of nodes).
 constexpr int kMaxFingerSteps = 24;
@@ -121,7 +121,8 @@ struct alignas(8) Node {
 
 class OrderedMemTable final : public rocksdb::MemTableRep {
  public:
-  explicit OrderedMemTable(rocksdb::Allocator* allocator) : MemTableRep(allocator) {
+  OrderedMemTable(rocksdb::Allocator* allocator, std::shared_ptr<MemtableBlockPool> pool)
+      : MemTableRep(allocator), pool_(std::move(pool)) {
     // The head is not counted: an empty memtable must report (nearly) no memory.
     head_storage_ = std::make_unique<char[]>(node_bytes(kMaxHeight, 0));
     head_ = init_node(head_storage_.get(), kMaxHeight);
@@ -134,6 +135,8 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
   ~OrderedMemTable() override {
     for (void* slot : iterator_slots_)
       ::operator delete(slot);
+    for (char* block : pooled_blocks_)
+      pool_->release(block);
   }
 
   rocksdb::KeyHandle Allocate(const std::size_t len, char** buf) override {
@@ -270,11 +273,9 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
       return blocks_.back().get();
     }
     if (bytes > block_left_) {
-      void* block = std::aligned_alloc(kBlockBytes, kBlockBytes);
-      if (block == nullptr) throw std::bad_alloc();
-      blocks_.push_back(Block(static_cast<char*>(block)));
-      ::madvise(block, kBlockBytes, MADV_HUGEPAGE);  // advisory: fine if THP is off
-      block_next_ = blocks_.back().get();
+      pooled_blocks_.reserve(pooled_blocks_.size() + 1);  // so the block below cannot leak
+      block_next_ = pool_->acquire();
+      pooled_blocks_.push_back(block_next_);
       block_left_ = kBlockBytes;
     }
     char* p = block_next_;
@@ -399,7 +400,9 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
     void operator()(char* p) const { std::free(p); }
   };
   using Block = std::unique_ptr<char, FreeBlock>;
-  std::vector<Block> blocks_;
+  std::shared_ptr<MemtableBlockPool> pool_;
+  std::vector<char*> pooled_blocks_;  // from pool_, given back with the table
+  std::vector<Block> blocks_;         // single nodes too large for a pooled block
   char* block_next_ = nullptr;
   std::size_t block_left_ = 0;
   std::uint64_t rng_ = 0x9E3779B97F4A7C15ull;
@@ -427,7 +430,7 @@ rocksdb::MemTableRep* OrderedMemTableFactory::CreateMemTableRep(
     fatal("the ordered memtable (storage.memtable=ordered) requires the bytewise internal-key order, but " +
           *mismatch);
   }
-  return new OrderedMemTable(allocator);
+  return new OrderedMemTable(allocator, pool_);
 }
 
 rocksdb::Status OrderedMemTableFactory::ValidateOptions(

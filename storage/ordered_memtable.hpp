@@ -6,10 +6,10 @@
 // inline (bytewise user keys, then sequence/type descending), appends in O(1) when keys
 // arrive in order (the change log's offsets), and keeps its nodes in 2 MiB blocks advised for
 // transparent huge pages (a random insert is a chain of cache misses; this removes most of
-// the TLB misses on top). A new version of a user key the table already holds is linked from
-// that key's newest node (storage/finger_table.hpp, plus writer-only level-0 back links)
-// instead of being searched for from the head: ~3 cache misses instead of ~20. Memory is
-// reported through ApproximateMemoryUsage (node bytes and the finger table), so
+// the TLB misses on top), recycled from table to table (storage/memtable_block_pool.hpp). A new version of a
+// user key the table already holds is linked from that key's newest node (storage/finger_table.hpp, plus
+// writer-only level-0 back links) instead of being searched for from the head: ~3 cache misses instead of
+// ~20. Memory is reported through ApproximateMemoryUsage (node bytes and the finger table), so
 // write_buffer_size bounds each table; RocksDB's write-buffer manager does not see it.
 //
 // Contract (MemTableRep): Insert is called by one thread at a time (the DB is opened with
@@ -27,10 +27,21 @@
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/status.h>
 
+#include <cstddef>
+#include <memory>
+
+#include "storage/memtable_block_pool.hpp"
+
 namespace rstmdb::storage {
 
 class OrderedMemTableFactory final : public rocksdb::MemTableRepFactory {
  public:
+  // The tables it makes share one block pool that keeps up to `pooled_block_limit` freed
+  // node blocks for reuse (storage/memtable_block_pool.hpp); 0 frees every block with its
+  // table.
+  explicit OrderedMemTableFactory(std::size_t pooled_block_limit = 0)
+      : pool_(std::make_shared<MemtableBlockPool>(pooled_block_limit)) {}
+
   static const char* kClassName() { return "RstmdbOrderedMemTable"; }
   const char* Name() const override { return kClassName(); }
 
@@ -46,6 +57,11 @@ class OrderedMemTableFactory final : public rocksdb::MemTableRepFactory {
 
   bool IsInsertConcurrentlySupported() const override { return false; }
   bool CanHandleDuplicatedKey() const override { return false; }
+
+  MemtableBlockPool::Stats block_pool_stats() const { return pool_->stats(); }
+
+ private:
+  std::shared_ptr<MemtableBlockPool> pool_;
 };
 
 }  // namespace rstmdb::storage

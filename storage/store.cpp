@@ -336,7 +336,8 @@ rocksdb::CompressionType pick_compression(const std::vector<rocksdb::Compression
 }
 
 rocksdb::ColumnFamilyOptions cf_options(Cf cf, const StoreOptions& options,
-                                        const std::shared_ptr<rocksdb::Cache>& cache) {
+                                        const std::shared_ptr<rocksdb::Cache>& cache,
+                                        const std::shared_ptr<OrderedMemTableFactory>& ordered) {
   rocksdb::ColumnFamilyOptions o;
   // Half the budget per column family: RocksDB's write-buffer manager cannot see the ordered
   // memtable's memory, so the budget is kept by the per-table limit. The change log's table
@@ -346,7 +347,6 @@ rocksdb::ColumnFamilyOptions cf_options(Cf cf, const StoreOptions& options,
   // Every CF uses the default bytewise comparator, which the ordered memtable requires.
   switch (options.memtable) {
     case MemtableKind::Ordered: {
-      static const auto ordered = std::make_shared<OrderedMemTableFactory>();
       o.memtable_factory = ordered;
       break;
     }
@@ -617,11 +617,17 @@ OpenResult Store::open(const StoreOptions& options) {
   rocksdb::Options db_opts =
       db_options(options, store->logger_, std::make_shared<BackgroundErrorListener>(store->failure_));
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  // One factory for all CFs: their tables share a pool of freed node blocks as large as the
+  // write-buffer budget, so a new memtable reuses the memory a flushed one held instead of
+  // faulting in (and zeroing) fresh pages on the writer's thread.
+  const auto ordered = std::make_shared<OrderedMemTableFactory>(
+      static_cast<std::size_t>(options.write_buffer_mb * kMiB / MemtableBlockPool::kBlockBytes));
   // The default CF is unused; it gets small-CF options so it shares the block cache.
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName,
-                           cf_options(Cf::Meta, options, store->block_cache_));
+                           cf_options(Cf::Meta, options, store->block_cache_, ordered));
   for (std::size_t i = 0; i < kCfCount; ++i) {
-    descriptors.emplace_back(kCfNames[i], cf_options(static_cast<Cf>(i), options, store->block_cache_));
+    descriptors.emplace_back(kCfNames[i],
+                             cf_options(static_cast<Cf>(i), options, store->block_cache_, ordered));
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;

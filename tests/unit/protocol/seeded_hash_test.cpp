@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <unordered_set>
 
 using rstmdb::protocol::seeded_hash;
@@ -39,3 +41,11 @@ TEST_CASE("seeded_hash is deterministic within the process, keyed, and spreads i
   const SeededStringHash h;
   CHECK(h(std::string("abc")) == h(std::string_view("abc")));
 }
+
+// libstdc++ keeps each node's hash code in a std::unordered_map/set only when the hasher may
+// throw; with SipHash, a table without the codes rehashes every node a lookup passes in a
+// bucket (seeded_hash.hpp). This is the property that decides it.
+static_assert(!std::is_nothrow_invocable_v<const SeededStringHash&, std::string_view>,
+              "SeededStringHash must not be noexcept, or hash tables stop caching its codes");
+static_assert(!std::is_nothrow_invocable_v<const SeededStringHash&, const std::string&>,
+              "SeededStringHash must not be noexcept, or hash tables stop caching its codes");
