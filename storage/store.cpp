@@ -2,6 +2,7 @@
 
 #include "storage/keys.hpp"
 #include "storage/ordered_memtable.hpp"
+#include "storage/wal_file_system.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -399,10 +400,11 @@ rocksdb::ColumnFamilyOptions cf_options(Cf cf, const StoreOptions& options,
   return o;
 }
 
-rocksdb::Options db_options(const StoreOptions& options, std::shared_ptr<rocksdb::Logger> logger,
+rocksdb::Options db_options(const StoreOptions& options, rocksdb::Env* env,
+                            std::shared_ptr<rocksdb::Logger> logger,
                             std::shared_ptr<rocksdb::EventListener> listener) {
   rocksdb::Options o;
-  if (options.env != nullptr) o.env = options.env;
+  o.env = env;
   if (options.statistics) o.statistics = options.statistics;
   // No info LOG file: RocksDB's lines go to our log (rocksdb_log.hpp explains the abort this
   // avoids on a full disk).
@@ -614,8 +616,9 @@ OpenResult Store::open(const StoreOptions& options) {
     return open_failure(is_permission_errno(err) ? OpenFailure::PermissionDenied : OpenFailure::Io,
                         "cannot create " + db_path + ": " + errno_text(err));
   }
-  rocksdb::Options db_opts =
-      db_options(options, store->logger_, std::make_shared<BackgroundErrorListener>(store->failure_));
+  store->env_ = make_store_env(options.env);
+  rocksdb::Options db_opts = db_options(options, store->env_.get(), store->logger_,
+                                        std::make_shared<BackgroundErrorListener>(store->failure_));
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   // One factory for all CFs: their tables share a pool of freed node blocks as large as the
   // write-buffer budget, so a new memtable reuses the memory a flushed one held instead of

@@ -264,6 +264,7 @@ class Store {
 
   std::string data_dir_;
   int lock_fd_ = -1;
+  std::unique_ptr<rocksdb::Env> env_;  // storage/wal_file_system.hpp; outlives db_
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // indexed by Cf; owned by db_
   rocksdb::ColumnFamilyHandle* default_handle_ = nullptr;

@@ -2,6 +2,7 @@
 
 #include "storage/keys.hpp"
 #include "storage/memtable_kinds.hpp"
+#include "storage/wal_file_system.hpp"
 #include "support/temp_dir.hpp"
 
 #include <sys/stat.h>
@@ -548,4 +549,61 @@ TEST_CASE("block cache resizes live", "[store]") {
   b.put(Cf::Meta, "k", "v");
   REQUIRE_FALSE(store->write(b, false));
   CHECK(store->get(Cf::Meta, "k") == "v");
+}
+
+TEST_CASE("a WAL is preallocated with its size, and a copy of the open store recovers every synced write",
+          "[store]") {
+  TempDir tmp(kTempPrefix);
+  const auto opts = small_options(tmp.path() / "data", MemtableKind::Ordered);
+  const fs::path db_dir = tmp.path() / "data" / "db";
+  constexpr int kWrites = 200;
+  std::mt19937_64 rng(11);
+  std::vector<std::string> values;
+  auto store = open_ok(opts);
+  std::uintmax_t written = 0;
+  for (int i = 0; i < kWrites; ++i) {
+    values.push_back(incompressible(rng, 100));
+    Batch b = store->new_batch();
+    b.put(Cf::Instances, "order-" + std::to_string(i), values.back());
+    REQUIRE_FALSE(store->write(b, true));
+    written += values.back().size() + 16;
+  }
+  fs::path wal;
+  for (const auto& e : fs::directory_iterator(db_dir)) {
+    if (e.path().extension() == ".log" && fs::file_size(e.path()) > 0) wal = e.path();
+  }
+  REQUIRE_FALSE(wal.empty());
+  // The synced writes fill a few tens of KiB; the file already has its preallocated size
+  // (about 1.1 x the 2 MiB write buffer), and what lies past the records reads as zeros.
+  const std::uintmax_t wal_size = fs::file_size(wal);
+  CHECK(wal_size >= std::uintmax_t{1} << 20);
+  CHECK(wal_size > 4 * written);
+  const std::string content = read_file(wal);
+  CHECK(content.find_first_not_of('\0', content.size() - 4096) == std::string::npos);
+
+  // What kill -9 leaves: the open store's files as they are, zero-filled WAL tail included.
+  const fs::path copy_dir = tmp.path() / "copy";
+  fs::copy(tmp.path() / "data", copy_dir, fs::copy_options::recursive);
+  store.reset();
+  for (const auto& e : fs::directory_iterator(db_dir)) {
+    // A clean close truncates the WAL to what was written.
+    if (e.path().extension() == ".log") CHECK(fs::file_size(e.path()) < wal_size);
+  }
+  auto recovered = open_ok(small_options(copy_dir, MemtableKind::Ordered));
+  for (int i = 0; i < kWrites; ++i) {
+    INFO("order-" << i);
+    CHECK(recovered->get(Cf::Instances, "order-" + std::to_string(i)) == values[static_cast<std::size_t>(i)]);
+  }
+}
+
+TEST_CASE("only RocksDB's numbered .log files count as write-ahead logs", "[store]") {
+  using rstmdb::storage::WalSizeExtendingFileSystem;
+  CHECK(WalSizeExtendingFileSystem::is_wal_file("/data/db/000123.log"));
+  CHECK(WalSizeExtendingFileSystem::is_wal_file("000004.log"));
+  CHECK_FALSE(WalSizeExtendingFileSystem::is_wal_file("/data/db/LOG"));
+  CHECK_FALSE(WalSizeExtendingFileSystem::is_wal_file("/data/db/LOG.old.1700000000"));
+  CHECK_FALSE(WalSizeExtendingFileSystem::is_wal_file("/data/db/MANIFEST-000005"));
+  CHECK_FALSE(WalSizeExtendingFileSystem::is_wal_file("/data/db/000007.sst"));
+  CHECK_FALSE(WalSizeExtendingFileSystem::is_wal_file("/data/db/server.log"));
+  CHECK_FALSE(WalSizeExtendingFileSystem::is_wal_file("/data/db/.log"));
 }
