@@ -662,6 +662,7 @@ Store::~Store() {
     // for the process's lifetime, reachable from here, so nothing else can open the directory
     // while they live.
     struct Abandoned {
+      std::unique_ptr<rocksdb::Env> env;  // the database runs on it: kept as long
       std::unique_ptr<rocksdb::DB> db;
       std::vector<rocksdb::ColumnFamilyHandle*> handles;
       int lock_fd;
@@ -670,7 +671,7 @@ Store::~Store() {
     static std::mutex abandoned_mutex;
     std::lock_guard lock(abandoned_mutex);
     handles_.push_back(default_handle_);
-    abandoned->push_back(Abandoned{std::move(db_), std::move(handles_), lock_fd_});
+    abandoned->push_back(Abandoned{std::move(env_), std::move(db_), std::move(handles_), lock_fd_});
     lock_fd_ = -1;
     return;
   }
