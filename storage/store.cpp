@@ -623,8 +623,11 @@ OpenResult Store::open(const StoreOptions& options) {
   // One factory for all CFs: their tables share a pool of freed node blocks as large as the
   // write-buffer budget, so a new memtable reuses the memory a flushed one held instead of
   // faulting in (and zeroing) fresh pages on the writer's thread.
-  const auto ordered = std::make_shared<OrderedMemTableFactory>(
-      static_cast<std::size_t>(options.write_buffer_mb * kMiB / MemtableBlockPool::kBlockBytes));
+  // Built only for the ordered kind; cf_options never reads it for the skip list.
+  const auto ordered = options.memtable == MemtableKind::Ordered
+                           ? std::make_shared<OrderedMemTableFactory>(static_cast<std::size_t>(
+                                 options.write_buffer_mb * kMiB / MemtableBlockPool::kBlockBytes))
+                           : nullptr;
   // The default CF is unused; it gets small-CF options so it shares the block cache.
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName,
                            cf_options(Cf::Meta, options, store->block_cache_, ordered));

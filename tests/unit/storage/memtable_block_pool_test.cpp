@@ -1,6 +1,7 @@
 // The memtable block pool alone, and under a real RocksDB: tables made after a flush reuse the
 // blocks the flushed tables gave back (left unzeroed), and every key still reads back.
 #include "storage/memtable_block_pool.hpp"
+#include "storage/db_model_check.hpp"
 #include "storage/ordered_memtable.hpp"
 #include "support/temp_dir.hpp"
 
@@ -93,15 +94,7 @@ TEST_CASE("memtables made after flushes reuse pooled blocks and every key reads 
   CHECK(s.reused >= kRounds - 1);
   CHECK(s.fresh <= 3);  // the first table, and at most two alive at once while flushing
 
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-  auto expected = model.begin();
-  for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
-    REQUIRE(expected != model.end());
-    REQUIRE(it->key().ToString() == expected->first);
-    REQUIRE(it->value().ToString() == expected->second);
-  }
-  REQUIRE(it->status().ok());
-  CHECK(expected == model.end());
+  check_db_against_model(*db, model);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The ordered memtable under a real RocksDB: random writes checked against std::map through
 // every iterator movement and point lookups, with concurrent readers, before and after flushes.
 #include "storage/ordered_memtable.hpp"
+#include "storage/db_model_check.hpp"
 #include "support/temp_dir.hpp"
 
 #include <rocksdb/db.h>
@@ -55,38 +56,6 @@ void stage(rocksdb::WriteBatch& batch, std::map<std::string, std::string>& model
   }
 }
 
-// Walks the whole database (as of `snapshot`, if given) both ways and checks it against the
-// model.
-void check_against(rocksdb::DB& db, const std::map<std::string, std::string>& model,
-                   const rocksdb::Snapshot* snapshot = nullptr) {
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snapshot;
-  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro));
-  auto m = model.begin();
-  for (it->SeekToFirst(); it->Valid(); it->Next(), ++m) {
-    REQUIRE(m != model.end());
-    REQUIRE(it->key().ToString() == m->first);
-    REQUIRE(it->value().ToString() == m->second);
-  }
-  REQUIRE(it->status().ok());
-  REQUIRE(m == model.end());
-  auto r = model.rbegin();
-  for (it->SeekToLast(); it->Valid(); it->Prev(), ++r) {
-    REQUIRE(r != model.rend());
-    REQUIRE(it->key().ToString() == r->first);
-  }
-  REQUIRE(r == model.rend());
-  // Every key found by Seek and Get: these walk the upper levels of the skip list.
-  for (const auto& [k, v] : model) {
-    it->Seek(k);
-    REQUIRE(it->Valid());
-    REQUIRE(it->key().ToString() == k);
-    std::string got;
-    REQUIRE(db.Get(ro, k, &got).ok());
-    REQUIRE(got == v);
-  }
-}
-
 }  // namespace
 
 TEST_CASE("ordered memtable: random puts and deletes read back like a sorted map") {
@@ -120,10 +89,10 @@ TEST_CASE("ordered memtable: random puts and deletes read back like a sorted map
       stage(batch, model, k, "log");
     }
     REQUIRE(db->Write(rocksdb::WriteOptions(), &batch).ok());
-    if (round % 5 == 4) check_against(*db, model);
+    if (round % 5 == 4) check_db_against_model(*db, model);
   }
-  check_against(*db, model);
-  check_against(*db, model_at_snapshot, snapshot);
+  check_db_against_model(*db, model);
+  check_db_against_model(*db, model_at_snapshot, snapshot);
   db->ReleaseSnapshot(snapshot);
 
   // Point lookups, present and absent, and Seek / SeekForPrev between keys.
@@ -207,7 +176,7 @@ TEST_CASE("ordered memtable: sorted batches interleaved with random ones") {
       }
     }
     REQUIRE(db->Write(rocksdb::WriteOptions(), &batch).ok());
-    if (round % 8 == 7) check_against(*db, model);
+    if (round % 8 == 7) check_db_against_model(*db, model);
   }
-  check_against(*db, model);
+  check_db_against_model(*db, model);
 }
