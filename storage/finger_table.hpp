@@ -44,6 +44,26 @@ class FingerTable {
     return nullptr;
   }
 
+  // Read-only helpers for a batch's prefetch pass (OrderedMemTable::prefetch_inserts): they
+  // never change the table, so they may run between inserts on the writer's thread.
+  // A prefetch hint for the slot where a probe for `hash` starts.
+  void prefetch_slot(std::uint64_t hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]);
+  }
+  // The node of the first slot that stores `hash` within kMaxProbes, without comparing keys
+  // (that would load the node): the key's node, or rarely another key's. Null if none.
+  Node* candidate(std::uint64_t hash) const {
+    if (slots_.empty()) return nullptr;
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = hash & mask;
+    for (int probes = 0; probes < kMaxProbes; ++probes, i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (s.node == nullptr) return nullptr;
+      if (s.hash == hash) return s.node;
+    }
+    return nullptr;
+  }
+
   std::size_t size() const { return used_; }
   std::size_t bytes() const { return slots_.size() * sizeof(Slot); }
 

@@ -38,6 +38,12 @@ constexpr std::size_t kBlockBytes = MemtableBlockPool::kBlockBytes;
 // A walk back from a finger longer than this falls back to a search from the head (a node of
 // height h is expected about 4^(h-1) nodes back; 24 covers heights 1-2, 94% of nodes).
 constexpr int kMaxFingerSteps = 24;
+// Keys whose loads a prefetch pass puts in flight at once (a core tracks a few dozen misses).
+constexpr std::size_t kPrefetchChunk = 32;
+// Steps a prefetch pass takes per chunk at most (a search from the head of a full table takes
+// about 3 per level).
+constexpr int kMaxPrefetchRounds = 64;
+constexpr std::size_t kCacheLineBytes = 64;
 
 // A memtable entry is varint32(internal key length), the internal key (user key, then an
 // 8-byte little-endian tag = sequence << 8 | type), then the value; RocksDB writes it.
@@ -119,10 +125,84 @@ struct alignas(8) Node {
   const char* entry() { return reinterpret_cast<const char*>(links() + height); }
 };
 
+// A node's header, links and entry key: the lines an insert next to it reads (a node of
+// height 1 with a 50-byte key spans up to three lines).
+void prefetch_node(const Node* n) {
+  const char* p = reinterpret_cast<const char*>(n);
+  __builtin_prefetch(p);
+  __builtin_prefetch(p + kCacheLineBytes);
+  __builtin_prefetch(p + 2 * kCacheLineBytes);
+}
+
+// The skip list's next node height: 1, then each further level with probability
+// 1/kBranching (xorshift64 on the table's generator).
+int draw_height(std::uint64_t& rng) {
+  int h = 1;
+  while (h < kMaxHeight) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    if (rng % kBranching != 0) break;
+    ++h;
+  }
+  return h;
+}
+
+// One key of a prefetch pass (OrderedMemTable::prefetch_inserts), one dependent load per
+// step. level < 0: walking back on level 0 from the key's newest node until a node as tall
+// as the new one (or the head); level >= 0: searching from the head, `next` being the node
+// after `at` on `level` that was prefetched the step before. Done once `at` is null.
+struct Walker {
+  std::string_view key;
+  Node* at;
+  Node* next;
+  int height;  // of the node the insert will allocate
+  int level;
+  int steps = 0;
+
+  // Advances one load; false once done.
+  bool step(Node* head) {
+    if (at == nullptr) return false;
+    if (level < 0) {
+      // `at` (prefetched) is the newest node on the first step, then a candidate predecessor.
+      if (steps > 0 && (at == head || at->height >= height)) return finish();
+      if (++steps > kMaxFingerSteps) return finish();
+      at = at->prev0;
+      if (at == nullptr) return finish();
+      prefetch_node(at);
+      return true;
+    }
+    if (next == nullptr) {
+      next = at->next_relaxed(level);
+      if (next != nullptr) {
+        prefetch_node(next);
+        return true;
+      }
+    } else if (decode_entry(next->entry()).user_key() < key) {
+      at = next;
+      next = nullptr;
+      return true;
+    }
+    next = nullptr;
+    if (--level < 0) return finish();
+    return true;
+  }
+
+ private:
+  bool finish() {
+    at = nullptr;
+    return false;
+  }
+};
+
 class OrderedMemTable final : public rocksdb::MemTableRep {
  public:
-  OrderedMemTable(rocksdb::Allocator* allocator, std::shared_ptr<MemtableBlockPool> pool)
-      : MemTableRep(allocator), pool_(std::move(pool)) {
+  OrderedMemTable(rocksdb::Allocator* allocator, std::shared_ptr<MemtableBlockPool> pool,
+                  std::shared_ptr<ActiveTableRegistry> registry = nullptr, std::uint32_t column_family = 0)
+      : MemTableRep(allocator),
+        pool_(std::move(pool)),
+        registry_(std::move(registry)),
+        column_family_(column_family) {
     // The head is not counted: an empty memtable must report (nearly) no memory.
     head_storage_ = std::make_unique<char[]>(node_bytes(kMaxHeight, 0));
     head_ = init_node(head_storage_.get(), kMaxHeight);
@@ -133,6 +213,8 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
   }
 
   ~OrderedMemTable() override {
+    // Waits for a prefetch pass reading this table to end (ActiveTableRegistry).
+    if (registry_) registry_->forget(column_family_, this);
     for (void* slot : iterator_slots_)
       ::operator delete(slot);
     for (char* block : pooled_blocks_)
@@ -178,6 +260,44 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
         tail_[i] = x;
       } else if (i == 0) {
         after->prev0 = x;
+      }
+    }
+  }
+
+  // Warms the cache lines that inserting these user keys (in this order, one node each) will
+  // read, so that Insert finds them cached instead of meeting one miss after another. For a
+  // key the table holds, that is its finger slot, its newest node and the walk back from there
+  // as far as the new node's height needs (the heights the next inserts will draw are known:
+  // random_height's generator is replayed on a copy); for a new key, the search path from the
+  // head. The keys of a chunk advance together, one dependent load per round each, so their
+  // misses overlap. Read-only; on the writer's thread between inserts
+  // (ActiveTableRegistry::prefetch_inserts).
+  void prefetch_inserts(std::span<const std::string_view> user_keys) const {
+    std::uint64_t rng = rng_;
+    std::uint64_t hashes[kPrefetchChunk];
+    Walker walkers[kPrefetchChunk];
+    for (std::size_t base = 0; base < user_keys.size(); base += kPrefetchChunk) {
+      const std::size_t n = std::min(kPrefetchChunk, user_keys.size() - base);
+      for (std::size_t i = 0; i < n; ++i) {
+        hashes[i] = std::hash<std::string_view>{}(user_keys[base + i]);
+        fingers_.prefetch_slot(hashes[i]);
+        walkers[i] = Walker{user_keys[base + i], nullptr, nullptr, draw_height(rng), 0};
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        if (Node* newest = fingers_.candidate(hashes[i])) {
+          prefetch_node(newest);
+          walkers[i].at = newest;  // first step: its prev0
+          walkers[i].level = -1;
+        } else {
+          walkers[i].at = head_;
+          walkers[i].level = height_.load(std::memory_order_relaxed) - 1;
+        }
+      }
+      for (int round = 0; round < kMaxPrefetchRounds; ++round) {
+        bool moving = false;
+        for (std::size_t i = 0; i < n; ++i)
+          moving = walkers[i].step(head_) || moving;
+        if (!moving) break;
       }
     }
   }
@@ -284,18 +404,8 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
     return p;
   }
 
-  int random_height() {
-    int h = 1;
-    // xorshift64: the writer is the only caller.
-    while (h < kMaxHeight) {
-      rng_ ^= rng_ << 13;
-      rng_ ^= rng_ >> 7;
-      rng_ ^= rng_ << 17;
-      if (rng_ % kBranching != 0) break;
-      ++h;
-    }
-    return h;
-  }
+  // The writer is the only caller.
+  int random_height() { return draw_height(rng_); }
 
   // prev[i] = the last node on level i whose key is < key, for every level below top.
   void find_predecessors(const EntryKey& key, Node** prev, int top) const {
@@ -401,6 +511,8 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
   };
   using Block = std::unique_ptr<char, FreeBlock>;
   std::shared_ptr<MemtableBlockPool> pool_;
+  std::shared_ptr<ActiveTableRegistry> registry_;  // null: not registered
+  std::uint32_t column_family_;
   std::vector<char*> pooled_blocks_;  // from pool_, given back with the table
   std::vector<Block> blocks_;         // single nodes too large for a pooled block
   char* block_next_ = nullptr;
@@ -422,15 +534,53 @@ class OrderedMemTable final : public rocksdb::MemTableRep {
 
 }  // namespace
 
-rocksdb::MemTableRep* OrderedMemTableFactory::CreateMemTableRep(
-    const rocksdb::MemTableRep::KeyComparator& cmp, rocksdb::Allocator* allocator,
-    const rocksdb::SliceTransform*, rocksdb::Logger*) {
+namespace {
+void check_order(const rocksdb::MemTableRep::KeyComparator& cmp) {
   // The rep compares keys itself and never calls `cmp`; it must be the order it implements.
   if (auto mismatch = bytewise_internal_order_mismatch(cmp)) {
     fatal("the ordered memtable (storage.memtable=ordered) requires the bytewise internal-key order, but " +
           *mismatch);
   }
+}
+}  // namespace
+
+void ActiveTableRegistry::make_active(std::uint32_t column_family, rocksdb::MemTableRep* table) {
+  std::lock_guard lock(mutex_);
+  if (column_family >= active_.size()) active_.resize(column_family + 1, nullptr);
+  active_[column_family] = table;
+}
+
+void ActiveTableRegistry::forget(std::uint32_t column_family, const rocksdb::MemTableRep* table) {
+  std::lock_guard lock(mutex_);
+  if (column_family < active_.size() && active_[column_family] == table) active_[column_family] = nullptr;
+}
+
+const rocksdb::MemTableRep* ActiveTableRegistry::active(std::uint32_t column_family) const {
+  std::lock_guard lock(mutex_);
+  return column_family < active_.size() ? active_[column_family] : nullptr;
+}
+
+void ActiveTableRegistry::prefetch_inserts(std::uint32_t column_family,
+                                           std::span<const std::string_view> user_keys) const {
+  std::lock_guard lock(mutex_);
+  if (column_family >= active_.size() || active_[column_family] == nullptr) return;
+  static_cast<const OrderedMemTable*>(active_[column_family])->prefetch_inserts(user_keys);
+}
+
+rocksdb::MemTableRep* OrderedMemTableFactory::CreateMemTableRep(
+    const rocksdb::MemTableRep::KeyComparator& cmp, rocksdb::Allocator* allocator,
+    const rocksdb::SliceTransform*, rocksdb::Logger*) {
+  check_order(cmp);
   return new OrderedMemTable(allocator, pool_);
+}
+
+rocksdb::MemTableRep* OrderedMemTableFactory::CreateMemTableRep(
+    const rocksdb::MemTableRep::KeyComparator& cmp, rocksdb::Allocator* allocator,
+    const rocksdb::SliceTransform*, rocksdb::Logger*, std::uint32_t column_family_id) {
+  check_order(cmp);
+  auto* table = new OrderedMemTable(allocator, pool_, registry_, column_family_id);
+  registry_->make_active(column_family_id, table);
+  return table;
 }
 
 rocksdb::Status OrderedMemTableFactory::ValidateOptions(

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -89,6 +90,7 @@ struct StoreOptions {
 
 class Store;
 class DataDirLock;
+class OrderedMemTableFactory;
 
 // The outcome of DataDirLock::acquire.
 struct LockResult;
@@ -199,7 +201,9 @@ class Store {
   // Applies `batch` atomically. sync=true: returns after the WAL is synced.
   // Returns an error instead of throwing. A failed write (like a failed sync_wal or flush_all)
   // marks the store failed (mark_failed): its outcome is unknown and nothing is written again.
-  // The batch itself is left as it was; clear() it to reuse it.
+  // The batch itself is left as it was; clear() it to reuse it. Thread-safe; writes are
+  // applied one at a time (the ordered memtable's prefetch pass needs its table's writer
+  // to itself: ActiveTableRegistry).
   [[nodiscard]] std::optional<StorageError> write(Batch& batch, bool sync);
 
   // Syncs the WAL (makes every earlier write durable).
@@ -260,6 +264,8 @@ class Store {
   rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<std::size_t>(cf)]; }
   // Marks the store failed with `cause` and returns it: every failed write, sync or flush.
   StorageError fail(StorageError cause);
+  // Warms the ordered memtables' cache lines for the batch's inserts (write_mutex_ held).
+  void prefetch_memtable_inserts(const rocksdb::WriteBatch& batch);
   friend class Batch;
 
   std::string data_dir_;
@@ -271,6 +277,11 @@ class Store {
   std::shared_ptr<rocksdb::Cache> block_cache_;
   std::shared_ptr<rocksdb::Logger> logger_;
   std::shared_ptr<FailureState> failure_;
+  // storage.memtable: ordered; null for the skip list. Its tables outlive db_'s memtables.
+  std::shared_ptr<OrderedMemTableFactory> ordered_memtables_;
+  std::mutex write_mutex_;  // held over a write's prefetch pass and DB::Write
+  // The write being applied's keys by column family (reused; guarded by write_mutex_).
+  std::vector<std::vector<std::string_view>> batch_keys_;
 };
 
 }  // namespace rstmdb::storage
