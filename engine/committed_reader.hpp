@@ -27,6 +27,7 @@ class StoreReader final : public CommittedReader {
   std::vector<std::uint32_t> machine_versions(const std::string& name) override;
   bool expired(std::int64_t created_at, std::int64_t now) const override;
   void begin_request() override { cache_.begin_request(); }
+  void prefetch_instances(std::span<const std::string_view> ids) override { cache_.prefetch(ids); }
   void absorb(View& group) override;
 
   InstanceCache& cache() noexcept { return cache_; }

@@ -49,8 +49,9 @@ class Engine::Impl {
     pipeline_.shutdown();
   }
 
-  void submit(std::function<Result(View&)> run, ResultCallback done, bool exclusive = false) {
-    pipeline_.submit(Job{std::move(run), std::move(done), exclusive, false, {}});
+  void submit(std::function<Result(View&)> run, ResultCallback done, bool exclusive = false,
+              std::string instance_hint = {}) {
+    pipeline_.submit(Job{std::move(run), std::move(done), exclusive, false, {}, std::move(instance_hint)});
   }
 
   EngineOptions options_;
@@ -103,10 +104,11 @@ void Engine::create_instance(CreateInstance command, ResultCallback done) {
 }
 
 void Engine::apply_event(ApplyEvent command, ResultCallback done) {
+  std::string hint = command.instance_id;
   // The payload is serialized here, on the submitting thread, not on the sequencer.
   impl_->submit([this, payload = protocol::to_json(command.payload),
                  c = std::move(command)](View& v) { return engine::apply_event(v, impl_->ops_, c, payload); },
-                std::move(done));
+                std::move(done), false, std::move(hint));
 }
 
 void Engine::delete_instance(DeleteInstance command, ResultCallback done) {

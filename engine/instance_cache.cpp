@@ -1,5 +1,7 @@
 #include "engine/instance_cache.hpp"
 
+#include <algorithm>
+
 namespace rstmdb::engine {
 
 namespace {
@@ -16,33 +18,31 @@ std::uint64_t InstanceCache::charge(const std::string& id, const Instance& inst)
 }
 
 const Instance* InstanceCache::find(const std::string& id) {
-  auto it = index_.find(std::string_view(id));
-  if (it == index_.end()) return nullptr;
-  Entry& e = *it->second;
-  e.referenced = true;
-  e.pinned_epoch = epoch_;
-  return &e.inst;
+  Entry* e = index_.find(id, protocol::seeded_hash(id));
+  if (e == nullptr) return nullptr;
+  e->referenced = true;
+  e->pinned_epoch = epoch_;
+  return &e->inst;
 }
 
 const Instance* InstanceCache::peek(const std::string& id) const {
-  auto it = index_.find(std::string_view(id));
-  return it == index_.end() ? nullptr : &it->second->inst;
+  const Entry* e = index_.find(id, protocol::seeded_hash(id));
+  return e == nullptr ? nullptr : &e->inst;
 }
 
 const Instance* InstanceCache::put(const std::string& id, Instance inst, bool pin) {
   const std::uint64_t bytes = charge(id, inst);
-  Entry* entry;
-  if (auto it = index_.find(std::string_view(id)); it != index_.end()) {
-    entry = &*it->second;
+  const std::uint64_t hash = protocol::seeded_hash(id);
+  Entry* entry = index_.find(id, hash);
+  if (entry != nullptr) {
     bytes_ = bytes_ - entry->bytes + bytes;
     entry->inst = std::move(inst);
     entry->bytes = bytes;
   } else {
-    ring_.push_back(Entry{id, std::move(inst), bytes, 0, false});
-    auto pos = std::prev(ring_.end());
-    index_.emplace(std::string_view(pos->id), pos);
+    ring_.push_back(Entry{id, std::move(inst), bytes, 0, false, hash});
+    entry = &ring_.back();
+    index_.insert(entry);
     bytes_ += bytes;
-    entry = &*pos;
   }
   entry->referenced = true;
   if (pin) entry->pinned_epoch = epoch_;
@@ -50,7 +50,31 @@ const Instance* InstanceCache::put(const std::string& id, Instance inst, bool pi
   evict_over_budget();
   // An unpinned entry larger than the whole budget is evicted at once; the caller still gets
   // its copy only if it is pinned.
-  return index_.contains(std::string_view(id)) ? out : nullptr;
+  return index_.find(id, hash) != nullptr ? out : nullptr;
+}
+
+void InstanceCache::prefetch(std::span<const std::string_view> ids) const {
+  std::uint64_t hashes[kPrefetchChunk];
+  const Entry* entries[kPrefetchChunk];
+  for (std::size_t base = 0; base < ids.size(); base += kPrefetchChunk) {
+    const std::size_t n = std::min(kPrefetchChunk, ids.size() - base);
+    for (std::size_t i = 0; i < n; ++i) {
+      hashes[i] = protocol::seeded_hash(ids[base + i]);
+      index_.prefetch_slot(hashes[i]);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      entries[i] = index_.candidate(hashes[i]);
+      if (entries[i] != nullptr) __builtin_prefetch(entries[i]);
+    }
+    // The strings a lookup compares (the id) and a request copies (the record's).
+    for (std::size_t i = 0; i < n; ++i) {
+      const Entry* e = entries[i];
+      if (e == nullptr) continue;
+      __builtin_prefetch(e->id.data());
+      __builtin_prefetch(e->inst.rec.machine.data());
+      __builtin_prefetch(e->inst.rec.ctx_json.data());
+    }
+  }
 }
 
 void InstanceCache::evict_over_budget() {
@@ -65,7 +89,7 @@ void InstanceCache::evict_over_budget() {
       continue;
     }
     bytes_ -= it->bytes;
-    index_.erase(std::string_view(it->id));
+    index_.erase(&*it);
     ring_.erase(it);
     ++evictions_;
   }

@@ -3,6 +3,10 @@
 // holds nothing that is not in RocksDB: an entry may be dropped at any time and is re-read on
 // demand.
 //
+// The index is open addressing (engine/hash_slots.hpp), so the sequencer can warm the lookups
+// of a whole group's requests at once (prefetch) instead of each lookup meeting its cache
+// misses one after another.
+//
 // Bounded in bytes (storage.instance_cache_mb; an entry counts its strings plus its ctx twice
 // over for the parsed object) with gradual CLOCK eviction: a lookup sets an entry's reference
 // bit; when over budget the hand evicts entries whose bit is clear and clears the others
@@ -16,6 +20,7 @@
 // Thread: sequencer only (not thread-safe).
 #pragma once
 
+#include "engine/hash_slots.hpp"
 #include "engine/view.hpp"
 #include "protocol/seeded_hash.hpp"
 
@@ -23,9 +28,9 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 namespace rstmdb::engine {
 
@@ -43,6 +48,10 @@ class InstanceCache {
   // A new request starts: entries pinned by the previous one may be evicted again.
   void begin_request() noexcept { ++epoch_; }
   void clear();
+  // Starts loading what finding these ids will read (their slots, entries and record
+  // strings), the loads of all ids in flight together. Changes nothing: no reference bit, no
+  // pin.
+  void prefetch(std::span<const std::string_view> ids) const;
 
   std::size_t size() const noexcept { return index_.size(); }
   std::uint64_t bytes() const noexcept { return bytes_; }
@@ -59,8 +68,15 @@ class InstanceCache {
     std::uint64_t bytes = 0;
     std::uint64_t pinned_epoch = 0;  // pinned while == epoch_
     bool referenced = false;
+    std::uint64_t hash = 0;  // protocol::seeded_hash(id)
   };
   using Ring = std::list<Entry>;  // CLOCK order: the hand is at the front
+  struct EntryKey {
+    static std::string_view key(const Entry& e) { return e.id; }
+    static std::uint64_t hash(const Entry& e) { return e.hash; }
+  };
+  // Ids a prefetch pass advances together (a core tracks a few dozen misses).
+  static constexpr std::size_t kPrefetchChunk = 32;
 
   void evict_over_budget();
 
@@ -69,7 +85,7 @@ class InstanceCache {
   std::uint64_t epoch_ = 1;
   std::uint64_t evictions_ = 0;
   Ring ring_;
-  std::unordered_map<std::string_view, Ring::iterator, protocol::SeededStringHash, std::equal_to<>> index_;
+  HashSlots<Entry, EntryKey> index_;  // entries live in ring_ (stable addresses)
 };
 
 }  // namespace rstmdb::engine

@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -66,6 +67,9 @@ class CommittedReader {
   virtual bool expired(std::int64_t created_at, std::int64_t now) const = 0;
   // A request starts (its lookups may be held until the next begin_request()).
   virtual void begin_request() {}
+  // A hint that these committed instances are about to be read: an implementation may start
+  // loading them. No effect on what any read returns.
+  virtual void prefetch_instances(std::span<const std::string_view> ids) { (void)ids; }
   // A group was committed: take its instances into the cache. Called once per committed
   // group, in commit order, after the group's write returned.
   virtual void absorb(class View& group) = 0;

@@ -305,6 +305,7 @@ void WritePipeline::sequencer_loop() {
     }
     // A timestamp is never earlier than its request's arrival, even in a group opened earlier.
     if (!jobs.empty()) group->view->advance_clock(now_ms());
+    prefetch_instances(jobs);
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       Job& job = jobs[i];
       if (job.exclusive) {
@@ -369,6 +370,15 @@ void WritePipeline::note_sequenced_group(std::size_t jobs) {
   } else if (const int left = lead_backoff_.load(std::memory_order_relaxed); left > 0) {
     lead_backoff_.store(left - 1, std::memory_order_relaxed);
   }
+}
+
+void WritePipeline::prefetch_instances(const std::vector<Job>& jobs) {
+  if (jobs.size() < 2) return;  // one job: nothing to overlap its loads with
+  instance_hints_.clear();
+  for (const Job& job : jobs) {
+    if (!job.instance_hint.empty()) instance_hints_.emplace_back(job.instance_hint);
+  }
+  if (!instance_hints_.empty()) committed_.prefetch_instances(instance_hints_);
 }
 
 void WritePipeline::run_job(View& group, Job& job, std::vector<PendingReply>& replies) {

@@ -37,6 +37,8 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -51,6 +53,9 @@ struct Job {
   // engine's own jobs, whose waiter must not depend on the server's threads still running.
   bool internal = false;
   std::thread::id submitter{};  // set by submit()
+  // The instance the job reads first, if any: the sequencer warms the lookups of every job's
+  // instance in a group before running them (CommittedReader::prefetch_instances).
+  std::string instance_hint{};
 };
 
 // The first storage failure and who to tell. Shared with the store's background-error
@@ -193,6 +198,8 @@ class WritePipeline {
   // Updates the lead back-off after the sequencer closed a group of `jobs` jobs.
   void note_sequenced_group(std::size_t jobs);
   void run_job(View& group, Job& job, std::vector<PendingReply>& replies);
+  // Warms the committed instances the group's jobs read first (Job::instance_hint).
+  void prefetch_instances(const std::vector<Job>& jobs);
   std::unique_ptr<InFlight> new_group();
   void hand_off(std::unique_ptr<InFlight> group);
   std::optional<storage::StorageError> drain();
@@ -246,6 +253,7 @@ class WritePipeline {
   // Groups of one job the sequencer must see before scopes lead again (0: they may lead).
   // Set to kLeadBackoffGroups by a lead that writes arrived during and by a sequencer group
   // of several jobs. A heuristic: read and written without ordering by leader and sequencer.
+  std::vector<std::string_view> instance_hints_;  // sequencer-only scratch (prefetch_instances)
   std::atomic<int> lead_backoff_{0};
   std::atomic<bool> group_handed_{false};  // a group is with the committer, not yet absorbed
   std::thread sequencer_;

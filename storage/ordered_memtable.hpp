@@ -10,13 +10,12 @@
 // user key the table already holds is linked from that key's newest node (storage/finger_table.hpp, plus
 // writer-only level-0 back links) instead of being searched for from the head: ~3 cache misses instead of
 // ~20. Those misses still came one after another: so before a batch is written, a prefetch
-// pass (ActiveTableRegistry::prefetch_inserts, called by Store::write) walks every key's
-// path — finger slot, newest node and the walk back, or the search from the head for a new
-// key — for all the batch's keys of a table together, one dependent load per key per round,
-// so their misses overlap and Insert then finds its lines cached (perf, non-durable
-// APPLY_EVENT at 4 x 16: Insert 31.6% -> 8.3% of the writer's thread, the pass 11.5%).
-// Memory is reported through ApproximateMemoryUsage (node bytes and the finger table), so
-// write_buffer_size bounds each table; RocksDB's write-buffer manager does not see it.
+// pass (ActiveTableRegistry::prefetch_inserts, run by storage/batch_prefetch.hpp from Store::write) walks
+// every key's path — finger slot, newest node and the walk back, or the search from the head for a new key —
+// for all the batch's keys of a table together, one dependent load per key per round, so their misses overlap
+// and Insert then finds its lines cached (perf, non-durable APPLY_EVENT at 4 x 16: Insert 31.6% -> 8.3% of
+// the writer's thread, the pass 11.5%). Memory is reported through ApproximateMemoryUsage (node bytes and the
+// finger table), so write_buffer_size bounds each table; RocksDB's write-buffer manager does not see it.
 //
 // Contract (MemTableRep): Insert is called by one thread at a time (the DB is opened with
 // allow_concurrent_memtable_write = false); Get, Contains and iterators may run on any thread

@@ -1,5 +1,6 @@
 #include "storage/store.hpp"
 
+#include "storage/batch_prefetch.hpp"
 #include "storage/keys.hpp"
 #include "storage/ordered_memtable.hpp"
 #include "storage/wal_file_system.hpp"
@@ -657,6 +658,11 @@ OpenResult Store::open(const StoreOptions& options) {
   store->default_handle_ = handles.at(0);
   store->handles_.assign(handles.begin() + 1, handles.end());
   store->lock_fd_ = lock.release();
+  if (store->ordered_memtables_) {
+    // The change log's keys append in order; they need no warming.
+    store->batch_prefetch_ =
+        std::make_unique<BatchPrefetch>(store->ordered_memtables_, store->handle(Cf::Log)->GetID());
+  }
 
   OpenResult result;
   result.store = std::move(store);
@@ -817,59 +823,6 @@ std::optional<std::string> Store::last_key(Cf cf) const {
   return it->key().ToString();
 }
 
-namespace {
-
-// Collects a batch's keys by column family, for the memtable prefetch pass. Only Put and
-// Delete insert a node per key; other records are skipped.
-class BatchKeyCollector final : public rocksdb::WriteBatch::Handler {
- public:
-  BatchKeyCollector(std::vector<std::vector<std::string_view>>& keys, std::uint32_t skipped_cf)
-      : keys_(keys), skipped_cf_(skipped_cf) {}
-  rocksdb::Status PutCF(std::uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
-    add(cf, key);
-    return rocksdb::Status::OK();
-  }
-  rocksdb::Status DeleteCF(std::uint32_t cf, const rocksdb::Slice& key) override {
-    add(cf, key);
-    return rocksdb::Status::OK();
-  }
-  rocksdb::Status SingleDeleteCF(std::uint32_t cf, const rocksdb::Slice& key) override {
-    add(cf, key);
-    return rocksdb::Status::OK();
-  }
-  rocksdb::Status DeleteRangeCF(std::uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
-    return rocksdb::Status::OK();
-  }
-  rocksdb::Status MergeCF(std::uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
-    return rocksdb::Status::OK();
-  }
-  void LogData(const rocksdb::Slice&) override {}
-
- private:
-  void add(std::uint32_t cf, const rocksdb::Slice& key) {
-    if (cf == skipped_cf_) return;
-    if (cf >= keys_.size()) keys_.resize(cf + 1);
-    keys_[cf].emplace_back(key.data(), key.size());
-  }
-  std::vector<std::vector<std::string_view>>& keys_;
-  const std::uint32_t skipped_cf_;
-};
-
-}  // namespace
-
-void Store::prefetch_memtable_inserts(const rocksdb::WriteBatch& batch) {
-  for (auto& keys : batch_keys_)
-    keys.clear();
-  // The change log is appended in key order: its inserts go after the last node, no search.
-  BatchKeyCollector collector(batch_keys_, handle(Cf::Log)->GetID());
-  // A record type the collector does not know ends the pass early: it is only a hint.
-  (void)batch.Iterate(&collector);
-  const ActiveTableRegistry& tables = ordered_memtables_->active_tables();
-  for (std::uint32_t cf = 0; cf < batch_keys_.size(); ++cf) {
-    if (!batch_keys_[cf].empty()) tables.prefetch_inserts(cf, batch_keys_[cf]);
-  }
-}
-
 std::optional<StorageError> Store::write(Batch& batch, bool sync) {
   if (batch.store_ != this)
     return StorageError("batch was not created by this store", StorageError::Kind::Other);
@@ -878,7 +831,7 @@ std::optional<StorageError> Store::write(Batch& batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   std::lock_guard lock(write_mutex_);
-  if (ordered_memtables_) prefetch_memtable_inserts(*batch.batch_);
+  if (batch_prefetch_) batch_prefetch_->run(*batch.batch_);
   const auto s = db_->Write(wo, batch.batch_.get());
   if (!s.ok()) return fail(status_error("write", s));
   return std::nullopt;

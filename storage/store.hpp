@@ -91,6 +91,7 @@ struct StoreOptions {
 class Store;
 class DataDirLock;
 class OrderedMemTableFactory;
+class BatchPrefetch;
 
 // The outcome of DataDirLock::acquire.
 struct LockResult;
@@ -264,8 +265,6 @@ class Store {
   rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return handles_[static_cast<std::size_t>(cf)]; }
   // Marks the store failed with `cause` and returns it: every failed write, sync or flush.
   StorageError fail(StorageError cause);
-  // Warms the ordered memtables' cache lines for the batch's inserts (write_mutex_ held).
-  void prefetch_memtable_inserts(const rocksdb::WriteBatch& batch);
   friend class Batch;
 
   std::string data_dir_;
@@ -277,11 +276,10 @@ class Store {
   std::shared_ptr<rocksdb::Cache> block_cache_;
   std::shared_ptr<rocksdb::Logger> logger_;
   std::shared_ptr<FailureState> failure_;
-  // storage.memtable: ordered; null for the skip list. Its tables outlive db_'s memtables.
+  // storage.memtable: ordered; null for the skip list.
   std::shared_ptr<OrderedMemTableFactory> ordered_memtables_;
-  std::mutex write_mutex_;  // held over a write's prefetch pass and DB::Write
-  // The write being applied's keys by column family (reused; guarded by write_mutex_).
-  std::vector<std::vector<std::string_view>> batch_keys_;
+  std::mutex write_mutex_;                         // held over a write's prefetch pass and DB::Write
+  std::unique_ptr<BatchPrefetch> batch_prefetch_;  // ordered memtable only; guarded by write_mutex_
 };
 
 }  // namespace rstmdb::storage
