@@ -253,9 +253,9 @@ class WritePipeline {
   // Groups of one job the sequencer must see before scopes lead again (0: they may lead).
   // Set to kLeadBackoffGroups by a lead that writes arrived during and by a sequencer group
   // of several jobs. A heuristic: read and written without ordering by leader and sequencer.
-  std::vector<std::string_view> instance_hints_;  // sequencer-only scratch (prefetch_instances)
   std::atomic<int> lead_backoff_{0};
-  std::atomic<bool> group_handed_{false};  // a group is with the committer, not yet absorbed
+  std::atomic<bool> group_handed_{false};         // a group is with the committer, not yet absorbed
+  std::vector<std::string_view> instance_hints_;  // sequencer-only scratch (prefetch_instances)
   std::thread sequencer_;
   bool shut_down_ = false;
 };

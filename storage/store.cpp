@@ -637,11 +637,10 @@ OpenResult Store::open(const StoreOptions& options) {
   // write-buffer budget, so a new memtable reuses the memory a flushed one held instead of
   // faulting in (and zeroing) fresh pages on the writer's thread.
   // Built only for the ordered kind; cf_options never reads it for the skip list.
-  store->ordered_memtables_ = options.memtable == MemtableKind::Ordered
-                                  ? std::make_shared<OrderedMemTableFactory>(static_cast<std::size_t>(
-                                        options.write_buffer_mb * kMiB / MemtableBlockPool::kBlockBytes))
-                                  : nullptr;
-  const auto& ordered = store->ordered_memtables_;
+  const auto ordered = options.memtable == MemtableKind::Ordered
+                           ? std::make_shared<OrderedMemTableFactory>(static_cast<std::size_t>(
+                                 options.write_buffer_mb * kMiB / MemtableBlockPool::kBlockBytes))
+                           : nullptr;
   // The default CF is unused; it gets small-CF options so it shares the block cache.
   descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName,
                            cf_options(Cf::Meta, options, store->block_cache_, ordered));
@@ -658,10 +657,9 @@ OpenResult Store::open(const StoreOptions& options) {
   store->default_handle_ = handles.at(0);
   store->handles_.assign(handles.begin() + 1, handles.end());
   store->lock_fd_ = lock.release();
-  if (store->ordered_memtables_) {
+  if (ordered) {
     // The change log's keys append in order; they need no warming.
-    store->batch_prefetch_ =
-        std::make_unique<BatchPrefetch>(store->ordered_memtables_, store->handle(Cf::Log)->GetID());
+    store->batch_prefetch_ = std::make_unique<BatchPrefetch>(ordered, store->handle(Cf::Log)->GetID());
   }
 
   OpenResult result;

@@ -90,7 +90,6 @@ struct StoreOptions {
 
 class Store;
 class DataDirLock;
-class OrderedMemTableFactory;
 class BatchPrefetch;
 
 // The outcome of DataDirLock::acquire.
@@ -276,10 +275,9 @@ class Store {
   std::shared_ptr<rocksdb::Cache> block_cache_;
   std::shared_ptr<rocksdb::Logger> logger_;
   std::shared_ptr<FailureState> failure_;
-  // storage.memtable: ordered; null for the skip list.
-  std::shared_ptr<OrderedMemTableFactory> ordered_memtables_;
-  std::mutex write_mutex_;                         // held over a write's prefetch pass and DB::Write
-  std::unique_ptr<BatchPrefetch> batch_prefetch_;  // ordered memtable only; guarded by write_mutex_
+  std::mutex write_mutex_;  // held over a write's prefetch pass and DB::Write
+  // storage.memtable: ordered only (it holds the memtable factory); guarded by write_mutex_.
+  std::unique_ptr<BatchPrefetch> batch_prefetch_;
 };
 
 }  // namespace rstmdb::storage

@@ -12,12 +12,15 @@
 #include <memory>
 #include <string>
 
-// The whole database (as of `snapshot`, if given) must equal `model`.
+// The whole column family (the default one unless given; as of `snapshot`, if given) must
+// equal `model`.
 inline void check_db_against_model(rocksdb::DB& db, const std::map<std::string, std::string>& model,
-                                   const rocksdb::Snapshot* snapshot = nullptr) {
+                                   const rocksdb::Snapshot* snapshot = nullptr,
+                                   rocksdb::ColumnFamilyHandle* cf = nullptr) {
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
-  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro));
+  if (cf == nullptr) cf = db.DefaultColumnFamily();
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro, cf));
   auto m = model.begin();
   for (it->SeekToFirst(); it->Valid(); it->Next(), ++m) {
     REQUIRE(m != model.end());
@@ -38,7 +41,7 @@ inline void check_db_against_model(rocksdb::DB& db, const std::map<std::string, 
     REQUIRE(it->Valid());
     REQUIRE(it->key().ToString() == k);
     std::string got;
-    REQUIRE(db.Get(ro, k, &got).ok());
+    REQUIRE(db.Get(ro, cf, k, &got).ok());
     REQUIRE(got == v);
   }
 }
